@@ -1,0 +1,201 @@
+"""The machinery every check shares: cases, calling the learner's code, verdicts.
+
+A check is split in two so that the instructor's grader can reuse it safely:
+
+* ``Exercise.call(funcs, case)`` runs the learner's functions on one case and returns
+  plain arrays (``{name: ndarray}``). In a self-check it runs here; in the grader it runs
+  in a locked-down child process.
+* ``Exercise.judge(case, outputs)`` compares those arrays with the reference and the
+  catalogue of known mistakes and returns a ``Verdict``. It never runs learner code.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+PASS, FAIL, TODO = "✓", "✗", "○"
+
+# Errors are measured relative to the size of the expected values:
+#     error = max |actual - expected| / max(1, max |expected|)
+# Correct float64 code differs from the reference by ~1e-15; float32 code by ~1e-7.
+TOLERANCE = {np.dtype(np.float64): 1e-7, np.dtype(np.float32): 1e-4}
+
+
+class CheckFailed(AssertionError):
+    """Raised by a check whose exercise is wrong, after the explanation was printed."""
+
+
+class ReturnError(Exception):
+    """The learner's function returned something of the wrong structure."""
+
+
+@dataclass
+class Case:
+    """One set of inputs. ``args`` are the forward function's arguments, in order."""
+
+    label: str
+    args: dict[str, Any]
+    douts: dict[str, np.ndarray] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dtype(self) -> np.dtype:
+        for v in self.args.values():
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+                return v.dtype
+        return np.dtype(np.float64)
+
+
+@dataclass
+class Mistake:
+    """A known mistake: what it makes the outputs look like, and what to tell the learner."""
+
+    hint: str
+    outputs: Callable[[Case], dict[str, Any]]
+
+
+@dataclass
+class Verdict:
+    """The outcome of a check. Truthy when the exercise passed."""
+
+    exercise: str
+    status: str  # "passed", "not attempted", "wrong", "error"
+    lines: list[str]
+    hint: str = ""
+    output: str = ""  # the output name that was wrong, if any
+
+    def __bool__(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def message(self) -> str:
+        return "\n".join(self.lines)
+
+    def __repr__(self) -> str:  # shown if a notebook cell ends with the check call
+        return f"<{self.exercise}: {self.status}>"
+
+
+class NotAttempted(Exception):
+    """The learner's function still raises NotImplementedError."""
+
+
+def describe(case: Case) -> str:
+    return f"{case.label} ({case.dtype.name})"
+
+
+def as_array(value: Any, name: str) -> np.ndarray:
+    """Turn a returned value into a plain numeric array, or raise ReturnError."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ReturnError(f"`{name}` should be an array, but your function returned {value!r}.")
+    if isinstance(value, (int, float, np.number)):
+        return np.asarray(value)
+    if type(value) is not np.ndarray:
+        kind = type(value).__name__
+        raise ReturnError(f"`{name}` should be a NumPy array, but your function returned a {kind}.")
+    if value.dtype.kind not in "biuf":
+        raise ReturnError(f"`{name}` should hold numbers, but its dtype is {value.dtype}.")
+    # A plain, contiguous copy: no subclass and no view can change behaviour later.
+    return np.array(value, copy=True, order="C", subok=False)
+
+
+def unpack(result: Any, names: tuple[str, ...], func_name: str) -> dict[str, Any]:
+    """Map a function's returned tuple to names (``"cache"`` is dropped)."""
+    if len(names) == 1:
+        result = (result,)
+    if not isinstance(result, tuple) or len(result) != len(names):
+        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
+        raise ReturnError(
+            f"{func_name} should return {len(names)} values ({', '.join(names)}), but it returned {got}."
+        )
+    return {n: as_array(v, n) for n, v in zip(names, result) if n != "cache"}
+
+
+def copy_args(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
+
+
+def modified_inputs(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    return [
+        k for k, v in before.items()
+        if isinstance(v, np.ndarray) and not np.array_equal(v, after[k], equal_nan=True)
+    ]
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> tuple[float, tuple]:
+    """The largest difference, relative to the size of the values, and where it is."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    diff = np.abs(actual - expected)
+    if diff.size == 0:
+        return 0.0, ()
+    where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    return float(diff[where]) / scale, tuple(int(i) for i in where)
+
+
+def fmt_shape(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def fmt_index(name: str, where: tuple) -> str:
+    return f"{name}[{', '.join(map(str, where))}]" if where else name
+
+
+def matches(outputs: dict, candidate: dict, tol: float) -> bool:
+    """Whether every output the learner returned equals the candidate's within tol."""
+    try:
+        for name, value in candidate.items():
+            if name not in outputs:
+                continue
+            a = outputs[name]
+            v = np.asarray(value)
+            if a.shape != v.shape or not np.all(np.isfinite(v)) or not np.all(np.isfinite(a)):
+                return False
+            if relative_error(a, v)[0] > tol:
+                return False
+        return True
+    except Exception:  # a mistake model that cannot run on this case does not match
+        return False
+
+
+def report(verdict: Verdict, quiet: bool = False) -> Verdict:
+    """Print a verdict; raise CheckFailed if the exercise is wrong."""
+    __tracebackhide__ = True
+    if not quiet:
+        print(verdict.message)
+    if verdict.status in ("wrong", "error"):
+        raise CheckFailed(f"{verdict.exercise} is not right yet: see the explanation above.") from None
+    return verdict
+
+
+@contextlib.contextmanager
+def quiet_numpy():
+    """Silence NumPy's overflow warnings: a check reports such problems in words."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def call_safely(fn: Callable, *args) -> Any:
+    """Call learner code; NotImplementedError means the exercise is still a stub."""
+    try:
+        with quiet_numpy():
+            return fn(*args)
+    except NotImplementedError as e:
+        raise NotAttempted(str(e)) from None
+
+
+def finite_or_explain(name: str, a: np.ndarray) -> str | None:
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        bad = "nan" if np.isnan(a).any() else "inf"
+        return f"`{name}` contains {bad} values"
+    return None
+
+
+def isclose_scalar(a: float, b: float, tol: float) -> bool:
+    return math.isfinite(a) and abs(a - b) / max(1.0, abs(b)) <= tol

@@ -1,0 +1,318 @@
+"""Exercise definitions: how to call the learner's code, and how to judge what it returns."""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ._core import (
+    FAIL, PASS, TODO, TOLERANCE, Case, Mistake, NotAttempted, ReturnError, Verdict,
+    call_safely, copy_args, quiet_numpy, describe, finite_or_explain, fmt_index, fmt_shape, matches,
+    modified_inputs, relative_error, report, unpack,
+)
+
+DTYPE_HINT = (
+    "keep the dtype of the inputs: create new arrays with np.zeros_like(...) or "
+    "dtype=x.dtype, and do not call .astype(np.float64)."
+)
+
+
+class Exercise:
+    """Base class. Subclasses define ``funcs``, ``cases``, ``call`` and ``expected``."""
+
+    name: str
+    funcs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    mistakes: Sequence[Mistake] = ()
+    hints: dict[str, str] = {}
+    exact: bool = False  # compare integer outputs exactly
+
+    # --- to be defined by subclasses -------------------------------------------------
+    def cases(self, rng: np.random.Generator) -> list[Case]:
+        raise NotImplementedError
+
+    def call(self, funcs: Sequence[Callable], case: Case) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Run the learner's functions on a case: (outputs, names of inputs it modified)."""
+        raise NotImplementedError
+
+    def expected(self, case: Case) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def output_names(self, case: Case) -> tuple[str, ...]:
+        """The outputs compared on this case, in the order they are judged."""
+        return self.outputs
+
+    # --- shared judging --------------------------------------------------------------
+    def tolerance(self, case: Case, name: str) -> float:
+        return TOLERANCE[case.dtype]
+
+    def fail(self, case: Case, what: str, detail: str = "", hint: str = "", output: str = "") -> Verdict:
+        lines = [f"{FAIL} {self.name}: {what}.", f"    on:    {describe(case)}"]
+        if detail:
+            lines.append(f"    {detail}")
+        if hint:
+            lines.append(f"    hint:  {hint}")
+        return Verdict(self.name, "wrong", lines, hint=hint, output=output)
+
+    def known_mistake(self, case: Case, outputs: dict) -> str:
+        tol = max(TOLERANCE[case.dtype], 1e-6)
+        for mistake in self.mistakes:
+            try:
+                with quiet_numpy():
+                    candidate = mistake.outputs(case)
+            except Exception:
+                continue
+            if matches(outputs, candidate, tol):
+                return mistake.hint
+        return ""
+
+    def judge(self, case: Case, outputs: dict[str, Any], modified: Sequence[str] = ()) -> Verdict | None:
+        """Compare outputs with the reference. None when this case passes, else a Verdict."""
+        expected = self.expected(case)
+        for name in self.output_names(case):
+            exp = np.asarray(expected[name])
+            if name not in outputs:
+                return self.fail(case, f"`{name}` is missing from what your function returned", output=name)
+            act = outputs[name]
+            if act.shape != exp.shape:
+                hint = self.known_mistake(case, outputs) or self.hints.get(name + ".shape", "")
+                return self.fail(
+                    case, f"`{name}` has the wrong shape",
+                    f"shape: {fmt_shape(act.shape)}, expected {fmt_shape(exp.shape)}", hint, name)
+            if exp.dtype.kind == "f" and act.dtype != exp.dtype and act.ndim > 0:
+                return self.fail(
+                    case, f"`{name}` has dtype {act.dtype}, but the inputs were {exp.dtype}",
+                    hint=DTYPE_HINT, output=name)
+            if exp.dtype.kind in "iu" and act.dtype.kind not in "iu":
+                return self.fail(case, f"`{name}` should hold integers, but its dtype is {act.dtype}",
+                                 hint="return indices as an integer array (for example with .astype(int)).",
+                                 output=name)
+            bad = finite_or_explain(name, act)
+            if bad:
+                hint = self.known_mistake(case, outputs) or self.hints.get(name + ".finite", "")
+                return self.fail(case, bad, hint=hint, output=name)
+            if self.exact or exp.dtype.kind in "iub":
+                if not np.array_equal(act, exp):
+                    where = tuple(int(i) for i in np.argwhere(act != exp)[0]) if act.ndim else ()
+                    hint = self.known_mistake(case, outputs) or self.hints.get(name, "")
+                    return self.fail(
+                        case, f"`{name}` is wrong",
+                        f"first difference at {fmt_index(name, where)}: {act[where]}, expected {exp[where]}",
+                        hint, name)
+                continue
+            err, where = relative_error(act, exp)
+            tol = self.tolerance(case, name)
+            if not err <= tol:
+                hint = self.known_mistake(case, outputs) or self.hints.get(name, "")
+                return self.fail(
+                    case, f"`{name}` is wrong",
+                    f"largest error: {err:.1e} at {fmt_index(name, where)} (allowed: {tol:.0e})", hint, name)
+        if modified:
+            names = ", ".join(f"`{m}`" for m in modified)
+            return self.fail(
+                case, f"your function changed its input {names} in place",
+                hint="work on new arrays (a = a + b, not a += b, on an input; or copy it first): "
+                     "callers still need their inputs.")
+        return None
+
+    def extra(self, funcs: Sequence[Callable], cases: list[Case]) -> tuple[Verdict | None, str]:
+        """Self-check only: further checks once every case passed. (failure, note on success)."""
+        return None, ""
+
+    # --- the self-check --------------------------------------------------------------
+    def run(self, *funcs: Callable, rng: np.random.Generator | None = None) -> Verdict:
+        """Check the learner's functions on every case and return a Verdict (no printing)."""
+        if len(funcs) != len(self.funcs) or not all(callable(f) for f in funcs):
+            usage = f"check.{self.name}({', '.join(self.funcs)})"
+            return Verdict(self.name, "error", [f"{FAIL} {self.name}: call the check as {usage}."])
+        rng = np.random.default_rng() if rng is None else rng
+        cases = self.cases(rng)
+        for case in cases:
+            try:
+                outputs, modified = self.call(funcs, case)
+            except NotAttempted:
+                stub = next((n for n in self.funcs if n != self.name), self.name)
+                stub = self.name if len(self.funcs) == 1 else f"{self.funcs[0]} or {self.name}"
+                return Verdict(self.name, "not attempted", [
+                    f"{TODO} {self.name}: not attempted yet ({stub} still raises NotImplementedError)."])
+            except ReturnError as e:
+                v = self.fail(case, "returns the wrong kind of result", hint=str(e))
+                return v
+            except Exception as e:  # the learner's code crashed
+                msg = f"{type(e).__name__}: {e}".strip()
+                v = self.fail(case, "your code raised an error",
+                              detail=f"error: {msg[:300]}",
+                              hint="check the shapes of the arrays in the line that failed; "
+                                   "the expected shapes are in the docstring.")
+                v.status = "wrong"
+                return v
+            verdict = self.judge(case, outputs, modified)
+            if verdict is not None:
+                return verdict
+        failure, note = self.extra(funcs, cases)
+        if failure is not None:
+            return failure
+        line = f"{PASS} {self.name}: correct on {len(cases)} cases"
+        return Verdict(self.name, "passed", [line + (f"; {note}." if note else ".")])
+
+    def check(self, *funcs: Callable) -> Verdict:
+        __tracebackhide__ = True
+        return report(self.run(*funcs))
+
+
+# --- case generation ----------------------------------------------------------------
+
+BASE = dict(N=3, T=4, D=5, H=6, V=7, M=4)
+
+
+def size_variants(dims: Sequence[str], rng: np.random.Generator) -> list[tuple[str, dict, int | None, type]]:
+    """(label, sizes, seed, dtype) for the standard set of cases.
+
+    Fixed sizes with a fixed seed, every named size set to 1 in turn, the input size equal
+    to the hidden size (so that swapped weight matrices still multiply), fresh random sizes
+    and values, and float32.
+    """
+    base = {d: BASE[d] for d in dims}
+    fresh = lambda: int(rng.integers(0, 2**31))  # noqa: E731
+    variants = [("fixed inputs, " + _sizes(base), base, 0, np.float64)]
+    for d in dims:
+        if d in "NTH":
+            variants.append((f"random inputs with {d}=1", {**base, d: 1}, fresh(), np.float64))
+    if "D" in dims and "H" in dims:
+        variants.append(("random inputs with D=H", {**base, "D": base["H"]}, fresh(), np.float64))
+    if "H" in dims and "M" in dims:
+        variants.append(("random inputs with M=H", {**base, "M": base["H"]}, fresh(), np.float64))
+    sizes = {d: int(rng.integers(2, 8)) for d in dims}
+    variants.append(("random inputs, " + _sizes(sizes), sizes, fresh(), np.float64))
+    variants.append(("float32 inputs, " + _sizes(base), base, fresh(), np.float32))
+    return variants
+
+
+def _sizes(sizes: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sizes.items())
+
+
+def standard_cases(build: Callable[..., dict], dims: Sequence[str], rng: np.random.Generator) -> list[Case]:
+    """Cases from ``build(rng, **sizes) -> args`` (float64), cast to each variant's dtype."""
+    cases = []
+    for label, sizes, seed, dtype in size_variants(dims, rng):
+        args = build(np.random.default_rng(seed), **sizes)
+        args = {k: v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+                for k, v in args.items()}
+        cases.append(Case(label, args))
+    return cases
+
+
+class FunctionExercise(Exercise):
+    """An exercise that is one function: call it, compare what it returns."""
+
+    def __init__(self, name: str, returns: tuple[str, ...], reference: Callable, build: Callable,
+                 dims: Sequence[str], mistakes: Sequence[Mistake] = (), hints: dict | None = None,
+                 extra_cases: Callable[[np.random.Generator], list[Case]] | None = None):
+        self.name, self.returns, self.reference = name, returns, reference
+        self.funcs = (name,)
+        self.outputs = tuple(r for r in returns if r != "cache")
+        self.build, self.dims = build, dims
+        self.mistakes = list(mistakes)
+        self.hints = hints or {}
+        self.extra_cases = extra_cases
+
+    def cases(self, rng):
+        cases = standard_cases(self.build, self.dims, rng)
+        if self.extra_cases:
+            cases += self.extra_cases(rng)
+        return cases
+
+    def call(self, funcs, case):
+        (fn,) = funcs
+        args = copy_args(case.args)
+        result = call_safely(fn, *args.values())
+        return unpack(result, self.returns, self.name), modified_inputs(case.args, args)
+
+    def expected(self, case):
+        return unpack(self.reference(*copy_args(case.args).values()), self.returns, self.name)
+
+
+class BackwardExercise(Exercise):
+    """A backward pass, checked through the learner's own forward pass and cache.
+
+    The forward outputs are compared first (a wrong forward makes every gradient wrong),
+    then every gradient, and finally, in the self-check, the learner's gradients are
+    compared with centred differences of the learner's own forward pass.
+    """
+
+    def __init__(self, name: str, forward: FunctionExercise, returns: tuple[str, ...],
+                 reference: Callable, mistakes: Sequence[Mistake] = (), hints: dict | None = None,
+                 wrt: dict[str, str] | None = None):
+        self.name, self.forward, self.returns, self.reference = name, forward, returns, reference
+        self.funcs = (forward.name, name)
+        self.outputs = forward.outputs + returns
+        self.mistakes = list(mistakes)
+        self.hints = hints or {}
+        # which forward argument each gradient belongs to: dx -> x, dprev_h -> prev_h
+        self.wrt = wrt or {g: g[1:] for g in returns}
+
+    def cases(self, rng):
+        cases = self.forward.cases(rng)
+        for case in cases:
+            outs = self.forward.expected(case)
+            seed = int(rng.integers(0, 2**31)) if not case.label.startswith("fixed") else 1
+            g = np.random.default_rng(seed)
+            case.douts = {"d" + k: g.standard_normal(v.shape).astype(v.dtype) for k, v in outs.items()}
+        return cases
+
+    def call(self, funcs, case):
+        fwd, bwd = funcs
+        args = copy_args(case.args)
+        result = call_safely(fwd, *args.values())
+        outputs = unpack(result, self.forward.returns, self.forward.name)
+        douts = copy_args(case.douts)
+        grads = call_safely(bwd, *douts.values(), result[-1])
+        outputs.update(unpack(grads, self.returns, self.name))
+        return outputs, modified_inputs(case.args, args) + modified_inputs(case.douts, douts)
+
+    def expected(self, case):
+        result = self.reference_forward(case)
+        outs = unpack(result, self.forward.returns, self.forward.name)
+        grads = self.reference(*copy_args(case.douts).values(), result[-1])
+        outs.update(unpack(grads, self.returns, self.name))
+        return outs
+
+    def reference_forward(self, case):
+        return self.forward.reference(*copy_args(case.args).values())
+
+    def judge(self, case, outputs, modified=()):
+        forward_only = {k: v for k, v in outputs.items() if k in self.forward.outputs}
+        verdict = self.forward.judge(case, forward_only)
+        if verdict is not None:
+            verdict.exercise = self.name
+            verdict.lines[0] = f"{FAIL} {self.name}: your {self.forward.name} is not right yet, so the gradients cannot be."
+            verdict.lines.append(f"    fix {self.forward.name} first: its check above tells you what is wrong.")
+            return verdict
+        return super().judge(case, outputs, modified)
+
+    def extra(self, funcs, cases):
+        """Gradient check: the learner's backward against centred differences of their forward."""
+        from course_utils.reference import numerical_gradient
+
+        case = next(c for c in cases if c.dtype == np.float64)
+        fwd, bwd = funcs
+        result = fwd(*copy_args(case.args).values())
+        grads = unpack(bwd(*copy_args(case.douts).values(), result[-1]), self.returns, self.name)
+        worst = 0.0
+        for gname, arg in self.wrt.items():
+            def loss_terms(value, arg=arg):
+                args = copy_args(case.args)
+                args[arg] = value
+                outs = unpack(fwd(*args.values()), self.forward.returns, self.forward.name)
+                return np.concatenate([outs[k].ravel() for k in self.forward.outputs])
+            dout = np.concatenate([case.douts["d" + k].ravel() for k in self.forward.outputs])
+            num = numerical_gradient(loss_terms, case.args[arg], dout)
+            err, where = relative_error(grads[gname], num)
+            worst = max(worst, err)
+            if err > 1e-5:
+                return self.fail(
+                    case, f"`{gname}` disagrees with centred differences of your forward pass",
+                    f"largest error: {err:.1e} at {fmt_index(gname, where)} (allowed: 1e-05)",
+                    self.hints.get(gname, ""), gname), ""
+        return None, f"gradient check against centred differences: largest error {worst:.0e}"

@@ -1,0 +1,34 @@
+"""Correct implementations of every exercise of the course, under the exercises' names.
+
+Checks and the grader compare learners' code against these. They are written to be read:
+one equation per line, the same names as in the notebooks.
+
+    >>> from course_utils.reference import lstm_forward
+"""
+from .basics import clip_grad_norm, numerical_gradient, sigmoid, softmax
+from .gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
+from .language_model import (
+    embedding_backward,
+    embedding_forward,
+    sample_with_temperature,
+    temporal_softmax_loss,
+)
+from .lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
+from .rnn import (
+    rnn_backward,
+    rnn_forward,
+    rnn_step_backward,
+    rnn_step_forward,
+    temporal_affine_backward,
+    temporal_affine_forward,
+)
+
+__all__ = [
+    "sigmoid", "softmax", "numerical_gradient", "clip_grad_norm",
+    "rnn_step_forward", "rnn_forward", "temporal_affine_forward",
+    "rnn_step_backward", "rnn_backward", "temporal_affine_backward",
+    "embedding_forward", "embedding_backward", "temporal_softmax_loss",
+    "sample_with_temperature",
+    "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
+    "gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward",
+]
