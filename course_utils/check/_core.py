@@ -10,13 +10,15 @@ A check is split in two so that the instructor's grader can reuse it safely:
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+from ._calls import (  # noqa: F401  (re-exported)
+    NotAttempted, ReturnError, as_array, call_safely, copy_args, modified_inputs, quiet_numpy, unpack,
+)
 
 PASS, FAIL, TODO = "✓", "✗", "○"
 
@@ -28,10 +30,6 @@ TOLERANCE = {np.dtype(np.float64): 1e-7, np.dtype(np.float32): 1e-4}
 
 class CheckFailed(AssertionError):
     """Raised by a check whose exercise is wrong, after the explanation was printed."""
-
-
-class ReturnError(Exception):
-    """The learner's function returned something of the wrong structure."""
 
 
 @dataclass
@@ -80,50 +78,8 @@ class Verdict:
         return f"<{self.exercise}: {self.status}>"
 
 
-class NotAttempted(Exception):
-    """The learner's function still raises NotImplementedError."""
-
-
 def describe(case: Case) -> str:
     return f"{case.label} ({case.dtype.name})"
-
-
-def as_array(value: Any, name: str) -> np.ndarray:
-    """Turn a returned value into a plain numeric array, or raise ReturnError."""
-    if isinstance(value, (bool, np.bool_)):
-        raise ReturnError(f"`{name}` should be an array, but your function returned {value!r}.")
-    if isinstance(value, (int, float, np.number)):
-        return np.asarray(value)
-    if type(value) is not np.ndarray:
-        kind = type(value).__name__
-        raise ReturnError(f"`{name}` should be a NumPy array, but your function returned a {kind}.")
-    if value.dtype.kind not in "biuf":
-        raise ReturnError(f"`{name}` should hold numbers, but its dtype is {value.dtype}.")
-    # A plain, contiguous copy: no subclass and no view can change behaviour later.
-    return np.array(value, copy=True, order="C", subok=False)
-
-
-def unpack(result: Any, names: tuple[str, ...], func_name: str) -> dict[str, Any]:
-    """Map a function's returned tuple to names (``"cache"`` is dropped)."""
-    if len(names) == 1:
-        result = (result,)
-    if not isinstance(result, tuple) or len(result) != len(names):
-        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
-        raise ReturnError(
-            f"{func_name} should return {len(names)} values ({', '.join(names)}), but it returned {got}."
-        )
-    return {n: as_array(v, n) for n, v in zip(names, result) if n != "cache"}
-
-
-def copy_args(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
-
-
-def modified_inputs(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    return [
-        k for k, v in before.items()
-        if isinstance(v, np.ndarray) and not np.array_equal(v, after[k], equal_nan=True)
-    ]
 
 
 def relative_error(actual: np.ndarray, expected: np.ndarray) -> tuple[float, tuple]:
@@ -171,23 +127,6 @@ def report(verdict: Verdict, quiet: bool = False) -> Verdict:
     if verdict.status in ("wrong", "error"):
         raise CheckFailed(f"{verdict.exercise} is not right yet: see the explanation above.") from None
     return verdict
-
-
-@contextlib.contextmanager
-def quiet_numpy():
-    """Silence NumPy's overflow warnings: a check reports such problems in words."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def call_safely(fn: Callable, *args) -> Any:
-    """Call learner code; NotImplementedError means the exercise is still a stub."""
-    try:
-        with quiet_numpy():
-            return fn(*args)
-    except NotImplementedError as e:
-        raise NotAttempted(str(e)) from None
 
 
 def finite_or_explain(name: str, a: np.ndarray) -> str | None:

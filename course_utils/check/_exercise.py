@@ -5,10 +5,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ._calls import run_plan
 from ._core import (
     FAIL, PASS, TODO, TOLERANCE, Case, Mistake, NotAttempted, ReturnError, Verdict,
-    call_safely, copy_args, quiet_numpy, describe, finite_or_explain, fmt_index, fmt_shape, matches,
-    modified_inputs, relative_error, report, unpack,
+    copy_args, quiet_numpy, describe, finite_or_explain, fmt_index, fmt_shape, matches,
+    relative_error, report, unpack,
 )
 
 DTYPE_HINT = (
@@ -31,9 +32,15 @@ class Exercise:
     def cases(self, rng: np.random.Generator) -> list[Case]:
         raise NotImplementedError
 
+    def plan(self, case: Case) -> tuple[str, dict]:
+        """How to call the learner's functions on a case: a convention of ``_calls`` and its
+        plain-data parameters. The grader sends exactly this to its child process."""
+        raise NotImplementedError
+
     def call(self, funcs: Sequence[Callable], case: Case) -> tuple[dict[str, np.ndarray], list[str]]:
         """Run the learner's functions on a case: (outputs, names of inputs it modified)."""
-        raise NotImplementedError
+        convention, params = self.plan(case)
+        return run_plan(funcs, convention, params)
 
     def expected(self, case: Case) -> dict[str, np.ndarray]:
         raise NotImplementedError
@@ -223,11 +230,8 @@ class FunctionExercise(Exercise):
             cases += self.extra_cases(rng)
         return cases
 
-    def call(self, funcs, case):
-        (fn,) = funcs
-        args = copy_args(case.args)
-        result = call_safely(fn, *args.values())
-        return unpack(result, self.returns, self.name), modified_inputs(case.args, args)
+    def plan(self, case):
+        return "function", {"args": case.args, "returns": self.returns, "name": self.name}
 
     def expected(self, case):
         return unpack(self.reference(*copy_args(case.args).values()), self.returns, self.name)
@@ -261,15 +265,9 @@ class BackwardExercise(Exercise):
             case.douts = {"d" + k: g.standard_normal(v.shape).astype(v.dtype) for k, v in outs.items()}
         return cases
 
-    def call(self, funcs, case):
-        fwd, bwd = funcs
-        args = copy_args(case.args)
-        result = call_safely(fwd, *args.values())
-        outputs = unpack(result, self.forward.returns, self.forward.name)
-        douts = copy_args(case.douts)
-        grads = call_safely(bwd, *douts.values(), result[-1])
-        outputs.update(unpack(grads, self.returns, self.name))
-        return outputs, modified_inputs(case.args, args) + modified_inputs(case.douts, douts)
+    def plan(self, case):
+        return "backward", {"args": case.args, "douts": case.douts, "forward_returns": self.forward.returns,
+                            "forward_name": self.forward.name, "returns": self.returns, "name": self.name}
 
     def expected(self, case):
         result = self.reference_forward(case)

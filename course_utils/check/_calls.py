@@ -1,0 +1,166 @@
+"""How the learner's functions are called: plain NumPy, no reference code.
+
+The instructor's grader copies this one file into a locked-down child process that runs
+student code, so it must not import anything from ``course_utils`` (a student could
+otherwise reach the reference implementations from inside that process). Each calling
+convention takes the learner's functions and plain data (arrays, numbers, strings) and
+returns ``(outputs, modified)``: a dict of plain arrays and the names of inputs that the
+learner's code changed in place.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+
+class NotAttempted(Exception):
+    """The learner's function still raises NotImplementedError."""
+
+
+class ReturnError(Exception):
+    """The learner's function returned something of the wrong structure."""
+
+
+@contextlib.contextmanager
+def quiet_numpy():
+    """Silence NumPy's overflow warnings: a check reports such problems in words."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def call_safely(fn: Callable, *args) -> Any:
+    """Call learner code; NotImplementedError means the exercise is still a stub."""
+    try:
+        with quiet_numpy():
+            return fn(*args)
+    except NotImplementedError as e:
+        raise NotAttempted(str(e)) from None
+
+
+def as_array(value: Any, name: str) -> np.ndarray:
+    """Turn a returned value into a plain numeric array, or raise ReturnError."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ReturnError(f"`{name}` should be an array, but your function returned {value!r}.")
+    if isinstance(value, (int, float, np.number)):
+        return np.asarray(value)
+    if type(value) is not np.ndarray:
+        kind = type(value).__name__
+        raise ReturnError(f"`{name}` should be a NumPy array, but your function returned a {kind}.")
+    if value.dtype.kind not in "biuf":
+        raise ReturnError(f"`{name}` should hold numbers, but its dtype is {value.dtype}.")
+    # A plain, contiguous copy: no subclass and no view can change behaviour later.
+    return np.array(value, copy=True, order="C", subok=False)
+
+
+def unpack(result: Any, names: tuple, func_name: str) -> dict:
+    """Map a function's returned tuple to names (``"cache"`` is dropped)."""
+    names = tuple(names)
+    if len(names) == 1:
+        result = (result,)
+    if not isinstance(result, tuple) or len(result) != len(names):
+        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
+        raise ReturnError(
+            f"{func_name} should return {len(names)} values ({', '.join(names)}), but it returned {got}.")
+    return {n: as_array(v, n) for n, v in zip(names, result) if n != "cache"}
+
+
+def copy_args(args: dict) -> dict:
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
+
+
+def modified_inputs(before: dict, after: dict) -> list:
+    return [k for k, v in before.items()
+            if isinstance(v, np.ndarray) and not np.array_equal(v, after[k], equal_nan=True)]
+
+
+# --- calling conventions ----------------------------------------------------------------
+
+
+def call_function(funcs, args, returns, name):
+    """fn(*args) -> the named return values."""
+    (fn,) = funcs
+    mine = copy_args(args)
+    result = call_safely(fn, *mine.values())
+    return unpack(result, returns, name), modified_inputs(args, mine)
+
+
+def call_backward(funcs, args, douts, forward_returns, forward_name, returns, name):
+    """out..., cache = forward(*args); grads = backward(*douts, cache)."""
+    fwd, bwd = funcs
+    mine = copy_args(args)
+    result = call_safely(fwd, *mine.values())
+    outputs = unpack(result, forward_returns, forward_name)
+    my_douts = copy_args(douts)
+    grads = call_safely(bwd, *my_douts.values(), result[-1])
+    outputs.update(unpack(grads, returns, name))
+    return outputs, modified_inputs(args, mine) + modified_inputs(douts, my_douts)
+
+
+# Test functions for numerical_gradient, rebuilt from a name and an array.
+TEST_FUNCTIONS = {
+    "tanh(x @ A)": lambda A: (lambda x: np.tanh(x @ A)),
+    "sin(x) * x**2": lambda A: (lambda x: np.sin(x) * x**2),
+    "x / sqrt(1 + sum(x**2))": lambda A: (lambda x: x / np.sqrt(1 + np.sum(x**2))),
+}
+
+
+def call_numerical_gradient(funcs, f, A, x, dout):
+    (fn,) = funcs
+    mine_x, mine_dout = x.copy(), dout.copy()
+    grad = call_safely(fn, TEST_FUNCTIONS[f](A), mine_x, mine_dout)
+    return {"grad": as_array(grad, "grad")}, modified_inputs({"x": x, "dout": dout}, {"x": mine_x, "dout": mine_dout})
+
+
+def call_clip_grad_norm(funcs, grads, max_norm):
+    (fn,) = funcs
+    mine = {k: v.copy() for k, v in grads.items()}
+    result = call_safely(fn, mine, max_norm)
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise ReturnError("clip_grad_norm should return two values: (clipped, total_norm).")
+    clipped, total = result
+    if not isinstance(clipped, dict) or set(clipped) != set(grads):
+        raise ReturnError(f"`clipped` should be a dict with the same names as `grads`: {sorted(grads)}.")
+    out = {f"clipped['{k}']": as_array(clipped[k], f"clipped['{k}']") for k in grads}
+    out["total_norm"] = as_array(total, "total_norm")
+    modified = [f"grads['{k}']" for k in grads if not np.array_equal(grads[k], mine[k])]
+    modified += [f"alias:clipped['{k}']" for k in grads
+                 if isinstance(clipped[k], np.ndarray) and np.shares_memory(clipped[k], mine[k])]
+    return out, modified
+
+
+def call_sampler(funcs, logits, temperature, seed, few):
+    """Draw once on every row of logits, and three times on the rows of `few`:
+    twice with the same generator seed (under different global NumPy seeds), once with another."""
+    (fn,) = funcs
+    outputs, modified = {}, []
+    state = np.random.get_state()
+    try:
+        for key, global_seed, rng_seed, rows in [("samples", 1, seed, logits), ("again", 2, seed, few),
+                                                 ("again_ref", 3, seed, few), ("other", 4, seed + 1, few)]:
+            mine = rows.copy()
+            np.random.seed(global_seed)  # a sampler that uses np.random.* gives itself away
+            out = call_safely(fn, mine, temperature, np.random.default_rng(rng_seed))
+            outputs[key] = as_array(out, "samples")
+            if not np.array_equal(mine, rows) and "logits" not in modified:
+                modified.append("logits")
+    finally:
+        np.random.set_state(state)
+    return outputs, modified
+
+
+CONVENTIONS = {
+    "function": call_function,
+    "backward": call_backward,
+    "numerical_gradient": call_numerical_gradient,
+    "clip_grad_norm": call_clip_grad_norm,
+    "sampler": call_sampler,
+}
+
+
+def run_plan(funcs, convention: str, params: dict):
+    """Run the learner's functions as a plan says: (outputs, modified)."""
+    return CONVENTIONS[convention](funcs, **params)
