@@ -1,1 +1,35 @@
-# course_utils
+"""Helpers of the recurrent neural networks course.
+
+- ``course_utils.check``: a self-check for every exercise (``check.rnn_forward(rnn_forward)``).
+- ``course_utils.reference``: correct implementations that the checks compare against.
+- ``course_utils.data``: data generated here or found offline on this machine.
+- ``course_utils.plots``: figures used by several notebooks.
+- ``python -m course_utils release``: make ``notebooks/`` from ``solutions/``.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def environment_report() -> dict[str, str]:
+    """Print and return the versions that matter for the course, and the hardware in use."""
+    import os
+    import platform
+
+    import matplotlib
+    import numpy
+
+    report = {"Python": platform.python_version(), "NumPy": numpy.__version__,
+              "matplotlib": matplotlib.__version__}
+    try:
+        import torch
+
+        report["PyTorch"] = torch.__version__
+        report["GPU"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU only, which is fine)"
+    except ImportError:
+        report["PyTorch"] = "not installed (needed from notebook 07 on)"
+    report["CPU cores"] = str(os.cpu_count())
+    width = max(map(len, report))
+    for k, v in report.items():
+        print(f"{k:<{width}}  {v}")
+    return report

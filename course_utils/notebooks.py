@@ -11,9 +11,11 @@ from nbclient import NotebookClient
 from .release import ROOT
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600, allow_errors: bool = False):
+def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600, allow_errors: bool = False,
+            save_figures: bool = False):
     """Execute a notebook in a fresh kernel of this Python; returns it with outputs."""
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    if save_figures:
+        os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
     client.execute()
@@ -26,7 +28,7 @@ def execute_in_place(paths: list[Path], timeout: int = 600) -> int:
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        execute(nb, path.parent, timeout=timeout)
+        execute(nb, path.parent, timeout=timeout, save_figures=True)
         for cell in nb.cells:  # timing metadata would change on every run
             cell.get("metadata", {}).pop("execution", None)
         nbformat.write(nb, path)

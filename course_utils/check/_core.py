@@ -74,8 +74,11 @@ class Verdict:
     def message(self) -> str:
         return "\n".join(self.lines)
 
-    def __repr__(self) -> str:  # shown if a notebook cell ends with the check call
+    def __repr__(self) -> str:
         return f"<{self.exercise}: {self.status}>"
+
+    def _ipython_display_(self) -> None:
+        """A check cell shows the printed verdict line only, not this object as well."""
 
 
 def describe(case: Case) -> str:
