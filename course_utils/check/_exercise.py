@@ -115,9 +115,10 @@ class Exercise:
                     case, f"`{name}` is wrong",
                     f"largest error: {err:.1e} at {fmt_index(name, where)} (allowed: {tol:.0e})", hint, name)
         if modified:
-            names = ", ".join(f"`{m}`" for m in modified)
+            names = " and ".join(", ".join(f"`{m}`" for m in modified).rsplit(", ", 1))
+            what = "inputs" if len(modified) > 1 else "input"
             return self.fail(
-                case, f"your function changed its input {names} in place",
+                case, f"your function changed its {what} {names} in place",
                 hint="work on new arrays (a = a + b, not a += b, on an input; or copy it first): "
                      "callers still need their inputs.")
         return None

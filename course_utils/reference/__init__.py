@@ -13,6 +13,7 @@ from .language_model import (
     sample_with_temperature,
     temporal_softmax_loss,
 )
+from .optim import adam_step
 from .lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
 from .rnn import (
     rnn_backward,
@@ -31,4 +32,5 @@ __all__ = [
     "sample_with_temperature",
     "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
     "gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward",
+    "adam_step",
 ]
