@@ -164,3 +164,129 @@ CONVENTIONS = {
 def run_plan(funcs, convention: str, params: dict):
     """Run the learner's functions as a plan says: (outputs, modified)."""
     return CONVENTIONS[convention](funcs, **params)
+
+
+# --- PyTorch conventions (torch is imported only when a plan needs it) ---------------------
+
+
+def to_tensor(value, requires_grad=False):
+    import torch
+
+    tensor = torch.from_numpy(np.array(value, copy=True))
+    if requires_grad and tensor.is_floating_point():
+        tensor.requires_grad_(True)
+    return tensor
+
+
+def tensor_to_array(value, name):
+    """A returned tensor as a plain array; anything else (a subclass, a list) is refused."""
+    import torch
+
+    if type(value) not in (torch.Tensor, torch.nn.Parameter):
+        kind = type(value).__name__
+        raise ReturnError(f"`{name}` should be a torch.Tensor, but your code returned a {kind}.")
+    return as_array(value.detach().cpu().numpy(), name)
+
+
+def _outputs(result, returns, name):
+    if len(returns) == 1:
+        result = (result,)
+    if not isinstance(result, tuple) or len(result) != len(returns):
+        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
+        raise ReturnError(f"{name} should return {len(returns)} values ({', '.join(returns)}), but it returned {got}.")
+    return dict(zip(returns, result))
+
+
+def _backward(outputs, douts, wrt):
+    """Backpropagate sum(out * dout) and collect the gradients of `wrt` (name -> tensor)."""
+    import torch
+
+    loss = sum((outputs[k] * to_tensor(d)).sum() for k, d in douts.items())
+    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+        raise ReturnError("the outputs do not depend on the inputs through autograd: keep to torch "
+                          "operations (no .numpy(), .item() or .detach() in the middle).")
+    loss.backward()
+    return {f"d{k}": (np.zeros(tuple(t.shape), dtype=str(t.dtype).replace("torch.", "")) if t.grad is None
+                      else tensor_to_array(t.grad, f"d{k}")) for k, t in wrt.items()}
+
+
+def call_torch_function(funcs, args, returns, name, douts=None, grad_wrt=()):
+    """fn(*tensors) -> tensors; optionally backpropagate douts into the inputs named in grad_wrt."""
+    import torch
+
+    (fn,) = funcs
+    torch.manual_seed(0)
+    tensors = {k: to_tensor(v, k in grad_wrt) if isinstance(v, np.ndarray) else v for k, v in args.items()}
+    result = _outputs(call_safely(fn, *tensors.values()), returns, name)
+    outputs = {k: tensor_to_array(v, k) for k, v in result.items() if k != "cache"}
+    modified = [k for k, v in args.items() if isinstance(v, np.ndarray)
+                and not np.array_equal(tensors[k].detach().numpy(), v, equal_nan=True)]
+    if douts:
+        outputs.update(_backward(result, douts, {k: tensors[k] for k in grad_wrt}))
+    return outputs, modified
+
+
+def call_torch_module(funcs, init, state, args, returns, name, douts=None, grad_wrt=()):
+    """Build the learner's module, load fixed weights by name, run it, backpropagate douts.
+
+    Returns the outputs, the gradients of every parameter ("d" + name) and of the inputs in
+    grad_wrt. The learner's parameter names and shapes must be those the exercise fixes.
+    """
+    import torch
+
+    (cls,) = funcs
+    torch.manual_seed(0)
+    module = call_safely(cls, *init.values())
+    if not isinstance(module, torch.nn.Module):
+        raise ReturnError(f"{name} should be a subclass of torch.nn.Module.")
+    module = module.to(torch.float64)
+    have = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    want = {k: tuple(v.shape) for k, v in state.items()}
+    if have != want:
+        missing = sorted(set(want) - set(have))
+        extra = sorted(set(have) - set(want))
+        wrong = sorted(k for k in set(want) & set(have) if want[k] != have[k])
+        parts = [f"missing {', '.join(missing)}" if missing else "",
+                 f"unexpected {', '.join(extra)}" if extra else "",
+                 ", ".join(f"{k} has shape {have[k]} instead of {want[k]}" for k in wrong)]
+        raise ReturnError(f"the parameters of {name} are not the expected ones: "
+                          + "; ".join(p for p in parts if p) + ".")
+    with torch.no_grad():
+        module.load_state_dict({k: to_tensor(v) for k, v in state.items()})
+    module.eval()
+    tensors = {k: to_tensor(v, k in grad_wrt) if isinstance(v, np.ndarray) else v for k, v in args.items()}
+    result = _outputs(call_safely(module, *tensors.values()), returns, name)
+    outputs = {k: tensor_to_array(v, k) for k, v in result.items()}
+    if douts:
+        wrt = dict(module.named_parameters())
+        wrt.update({k: tensors[k] for k in grad_wrt})
+        outputs.update(_backward(result, douts, wrt))
+    modified = [k for k, v in args.items() if isinstance(v, np.ndarray)
+                and not np.array_equal(tensors[k].detach().numpy(), v, equal_nan=True)]
+    return outputs, modified
+
+
+def call_torch_load(funcs, kind, sizes, weights, x, h0):
+    """Load NumPy weights into a fresh nn.RNN / nn.LSTM / nn.GRU with the learner's function,
+    then run it on x: returns the module's output sequence h (N, T, H)."""
+    import torch
+
+    (fn,) = funcs
+    torch.manual_seed(0)
+    cls = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[kind]
+    module = cls(sizes["D"], sizes["H"], batch_first=True).to(torch.float64)
+    mine = {k: v.copy() for k, v in weights.items()}
+    call_safely(fn, module, *mine.values())
+    h0_t = to_tensor(h0)[None]
+    with torch.no_grad():
+        state = (h0_t, torch.zeros_like(h0_t)) if kind == "LSTM" else h0_t
+        h, _ = module(to_tensor(x), state)
+    modified = [k for k in weights if not np.array_equal(weights[k], mine[k])]
+    return {"h": tensor_to_array(h, "h")}, modified
+
+
+CONVENTIONS.update({
+    "torch_function": call_torch_function,
+    "torch_module": call_torch_module,
+    "torch_load": call_torch_load,
+})

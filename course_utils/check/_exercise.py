@@ -144,14 +144,14 @@ class Exercise:
                 return Verdict(self.name, "not attempted", [
                     f"{TODO} {self.name}: not attempted yet ({stub} still raises NotImplementedError)."])
             except ReturnError as e:
-                v = self.fail(case, "returns the wrong kind of result", hint=str(e))
+                v = self.fail(case, "does not have the expected form", hint=str(e))
                 return v
             except Exception as e:  # the learner's code crashed
                 msg = f"{type(e).__name__}: {e}".strip()
                 v = self.fail(case, "your code raised an error",
                               detail=f"error: {msg[:300]}",
-                              hint="check the shapes of the arrays in the line that failed; "
-                                   "the expected shapes are in the docstring.")
+                              hint=self.hints.get("crash", "check the shapes of the arrays in the line "
+                                                              "that failed; the expected shapes are in the docstring."))
                 v.status = "wrong"
                 return v
             verdict = self.judge(case, outputs, modified)

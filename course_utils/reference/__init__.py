@@ -24,6 +24,21 @@ from .rnn import (
     temporal_affine_forward,
 )
 
+# The PyTorch part is imported on first use, so that the NumPy notebooks do not wait for torch.
+_TORCH = {
+    "load_rnn_weights": "torch_rnn", "load_lstm_weights": "torch_rnn", "load_gru_weights": "torch_rnn",
+    "LSTMCell": "torch_rnn", "last_hidden_state": "torch_rnn", "final_states_packed": "torch_rnn",
+}
+
+
+def __getattr__(name: str):
+    if name in _TORCH:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_TORCH[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "sigmoid", "softmax", "numerical_gradient", "clip_grad_norm",
     "rnn_step_forward", "rnn_forward", "temporal_affine_forward",
