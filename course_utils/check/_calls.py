@@ -32,6 +32,24 @@ def quiet_numpy():
         yield
 
 
+def learner_line(exc: BaseException) -> str:
+    """The line of the learner's own code where an exception was raised, e.g.
+    "in rnn_forward: x_t = x[t]" ("" if it cannot be found). Frames of NumPy, PyTorch and
+    this package are skipped: the learner needs to see their line, not a library's."""
+    import linecache
+    import traceback
+
+    here = __file__.rsplit("/", 2)[0]  # the course_utils folder (or the grader's temp dir)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        name = frame.filename
+        if name.startswith(here) or "site-packages" in name or name.startswith("<frozen"):
+            continue
+        line = (frame.line or linecache.getline(name, frame.lineno)).strip()
+        if line:
+            return f"in {frame.name}: {line}"
+    return ""
+
+
 def call_safely(fn: Callable, *args) -> Any:
     """Call learner code; NotImplementedError means the exercise is still a stub."""
     try:

@@ -5,7 +5,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._calls import run_plan
+from ._calls import learner_line, run_plan
 from ._core import (
     FAIL, PASS, TODO, TOLERANCE, Case, Mistake, NotAttempted, ReturnError, Verdict,
     copy_args, quiet_numpy, describe, finite_or_explain, fmt_index, fmt_shape, matches,
@@ -148,8 +148,9 @@ class Exercise:
                 return v
             except Exception as e:  # the learner's code crashed
                 msg = f"{type(e).__name__}: {e}".strip()
+                where = learner_line(e)
                 v = self.fail(case, "your code raised an error",
-                              detail=f"error: {msg[:300]}",
+                              detail=f"error: {msg[:300]}" + (f"\n    {where}" if where else ""),
                               hint=self.hints.get("crash", "check the shapes of the arrays in the line "
                                                               "that failed; the expected shapes are in the docstring."))
                 v.status = "wrong"
