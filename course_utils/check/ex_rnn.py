@@ -107,6 +107,8 @@ def _step_backward_variant(da_rule="ok", db_sum=True, dWh_from="prev_h"):
         if da_rule == "pre":  # tanh' evaluated on the pre-activation a, as if it were tanh(a)
             a = np.arctanh(np.clip(next_h, -1 + 1e-15, 1 - 1e-15))
             da = dnext_h * (1 - a**2)
+        elif da_rule == "tanh_again":  # tanh applied to next_h, which already is tanh(a)
+            da = dnext_h * (1 - np.tanh(next_h)**2)
         elif da_rule == "none":
             da = dnext_h
         elif da_rule == "nosquare":
@@ -121,6 +123,8 @@ def _step_backward_variant(da_rule="ok", db_sum=True, dWh_from="prev_h"):
 STEP_BACKWARD_MISTAKES = [
     ("the tanh derivative is taken on the pre-activation a: it is 1 - tanh(a)**2 = 1 - next_h**2.",
      _step_backward_variant("pre")),
+    ("next_h is already tanh(a): the derivative is 1 - next_h**2, without another np.tanh.",
+     _step_backward_variant("tanh_again")),
     ("the tanh derivative is missing: multiply dnext_h by 1 - next_h**2 before the matrix products.",
      _step_backward_variant("none")),
     ("the tanh derivative is 1 - next_h**2, squared, not 1 - next_h.", _step_backward_variant("nosquare")),
