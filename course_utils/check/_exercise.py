@@ -63,11 +63,15 @@ class Exercise:
 
     def known_mistake(self, case: Case, outputs: dict) -> str:
         tol = max(TOLERANCE[case.dtype], 1e-6)
+        expected = self.expected(case)
         for mistake in self.mistakes:
             try:
                 with quiet_numpy():
                     candidate = mistake.outputs(case)
             except Exception:
+                continue
+            # A mistake that would pass on this case explains nothing here.
+            if matches(expected, candidate, TOLERANCE[case.dtype]):
                 continue
             if matches(outputs, candidate, tol):
                 return mistake.hint
@@ -123,6 +127,23 @@ class Exercise:
                      "callers still need their inputs.")
         return None
 
+    # --- verdicts for code that did not return; shared with the grader, which learns of
+    # --- these from its child process as plain text
+    def not_attempted(self) -> Verdict:
+        stub = self.name if len(self.funcs) == 1 else f"{self.funcs[0]} or {self.name}"
+        return Verdict(self.name, "not attempted", [
+            f"{TODO} {self.name}: not attempted yet ({stub} still raises NotImplementedError)."])
+
+    def wrong_form(self, case: Case, message: str) -> Verdict:
+        return self.fail(case, "does not have the expected form", hint=message)
+
+    def raised(self, case: Case, message: str, where: str = "") -> Verdict:
+        """The learner's code raised ``message`` ("ValueError: ..."), at line ``where``."""
+        return self.fail(case, "your code raised an error",
+                         detail=f"error: {message[:300]}" + (f"\n    {where}" if where else ""),
+                         hint=self.hints.get("crash", "check the shapes of the arrays in the line "
+                                                      "that failed; the expected shapes are in the docstring."))
+
     def extra(self, funcs: Sequence[Callable], cases: list[Case]) -> tuple[Verdict | None, str]:
         """Self-check only: further checks once every case passed. (failure, note on success)."""
         return None, ""
@@ -139,22 +160,11 @@ class Exercise:
             try:
                 outputs, modified = self.call(funcs, case)
             except NotAttempted:
-                stub = next((n for n in self.funcs if n != self.name), self.name)
-                stub = self.name if len(self.funcs) == 1 else f"{self.funcs[0]} or {self.name}"
-                return Verdict(self.name, "not attempted", [
-                    f"{TODO} {self.name}: not attempted yet ({stub} still raises NotImplementedError)."])
+                return self.not_attempted()
             except ReturnError as e:
-                v = self.fail(case, "does not have the expected form", hint=str(e))
-                return v
+                return self.wrong_form(case, str(e))
             except Exception as e:  # the learner's code crashed
-                msg = f"{type(e).__name__}: {e}".strip()
-                where = learner_line(e)
-                v = self.fail(case, "your code raised an error",
-                              detail=f"error: {msg[:300]}" + (f"\n    {where}" if where else ""),
-                              hint=self.hints.get("crash", "check the shapes of the arrays in the line "
-                                                              "that failed; the expected shapes are in the docstring."))
-                v.status = "wrong"
-                return v
+                return self.raised(case, f"{type(e).__name__}: {e}".strip(), learner_line(e))
             verdict = self.judge(case, outputs, modified)
             if verdict is not None:
                 return verdict
@@ -290,6 +300,22 @@ class BackwardExercise(Exercise):
             verdict.lines.append(f"    fix {self.forward.name} first: its check above tells you what is wrong.")
             return verdict
         return super().judge(case, outputs, modified)
+
+    def run(self, *funcs, rng=None):
+        """Check the forward function first: a wrong forward makes every gradient wrong, and
+        a backward that cannot read a broken cache would otherwise look like the culprit."""
+        if len(funcs) == 2 and all(callable(f) for f in funcs):
+            first = self.forward.run(funcs[0], rng=rng)
+            if first.status == "not attempted":
+                return Verdict(self.name, "not attempted", [
+                    f"{TODO} {self.name}: not attempted yet ({self.forward.name} still raises NotImplementedError)."])
+            if not first:
+                first.exercise = self.name
+                first.lines[0] = (f"{FAIL} {self.name}: your {self.forward.name} is not right yet, "
+                                  "so the gradients cannot be.")
+                first.lines.append(f"    fix {self.forward.name} first: its check above tells you what is wrong.")
+                return first
+        return super().run(*funcs, rng=rng)
 
     def extra(self, funcs, cases):
         """Gradient check: the learner's backward against centred differences of their forward."""

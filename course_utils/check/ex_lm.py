@@ -182,6 +182,8 @@ class SampleWithTemperatureExercise(Exercise):
     name = "sample_with_temperature"
     funcs = ("sample_with_temperature",)
     outputs = ("samples",)
+    hints = {"crash": "temperature 0 needs its own branch (argmax): dividing by 0 gives inf and nan "
+                      "probabilities. For temperature > 0, probabilities must be finite and sum to 1 per row."}
 
     def cases(self, rng):
         seed = int(rng.integers(0, 2**31))

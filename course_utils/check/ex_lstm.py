@@ -93,6 +93,7 @@ def lstm_step_backward_variant(use_dnext_c=True, tanh_c_grad=True, sig_grad=True
         gg = (1 - g**2) if g_grad == "ok" else (1 - g)
         da = np.concatenate([di * s(i), df * s(f), dg * gg, do * s(o)], axis=1)
         return da @ Wx.T, da @ Wh.T, dprev_c, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+    return step_backward
 
 
 STEP_BACKWARD_MISTAKES = [

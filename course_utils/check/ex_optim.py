@@ -22,7 +22,15 @@ def _later_steps(rng):
             Case("step t=1000, lr=0.1, beta1=0.5, one parameter of shape (1, 1)",
                  {**_build(g, 1, 1, t=1000), "lr": 0.1, "beta1": 0.5}),
             Case("step t=3 of a 1-D parameter (a bias) of shape (7,)",
-                 {k: (v[0] if isinstance(v, np.ndarray) else v) for k, v in _build(g, 1, 7, t=3).items()})]
+                 {k: (v[0] if isinstance(v, np.ndarray) else v) for k, v in _build(g, 1, 7, t=3).items()}),
+            Case("step t=1 with tiny gradients (about 1e-6), N=3, D=5", _tiny_gradients(g))]
+
+
+def _tiny_gradients(rng):
+    # Only where sqrt(v_hat) is not much larger than eps does the place of eps show.
+    args = _build(rng, 3, 5)
+    args["grad"] = args["grad"] * 1e-6
+    return args
 
 
 def _variant(param, grad, m, v, t, lr, beta1, beta2, eps, correct=True, eps_inside=False, square=True,
@@ -41,7 +49,15 @@ def _m(**kw):
     return lambda case: _variant(*case.args.values(), **kw)
 
 
-ADAM_STEP = FunctionExercise(
+class AdamStepExercise(FunctionExercise):
+    def output_names(self, case):
+        # The moments first, as in the update itself: v = ... + (1 - beta2) * grad (the square
+        # forgotten) makes new_param nan through np.sqrt, and judging new_param first would
+        # blame t instead of v.
+        return ("new_m", "new_v", "new_param")
+
+
+ADAM_STEP = AdamStepExercise(
     "adam_step", ("new_param", "new_m", "new_v"), ref.adam_step, _build, ("N", "D"),
     mistakes=[
         Mistake("the bias correction is missing: divide m by (1 - beta1**t) and v by (1 - beta2**t); "
