@@ -128,8 +128,13 @@ def report(verdict: Verdict, quiet: bool = False) -> Verdict:
     if not quiet:
         print(verdict.message)
     if verdict.status in ("wrong", "error"):
-        raise CheckFailed(f"{verdict.exercise} is not right yet: see the explanation above.") from None
+        stop(f"{verdict.exercise} is not right yet: see the explanation above.")
     return verdict
+
+
+def stop(message: str) -> None:
+    # Jupyter always shows the frame that raises, so this one line is what a learner sees of it.
+    raise CheckFailed(message)  # the check failed: read the explanation printed above
 
 
 def finite_or_explain(name: str, a: np.ndarray) -> str | None:
