@@ -1,0 +1,196 @@
+"""Measuring and taming vanishing and exploding gradients in a vanilla RNN (notebook 03).
+
+Shapes: N batch, T time steps, D input size, H hidden size, M output size.
+The RNN is the course's: ``h_t = tanh(x_t @ Wx + h_{t-1} @ Wh + b)``, states stored batch-first
+as ``h: (N, T, H)`` with ``h[:, t - 1]`` holding h_t (the initial state h_0 is not in ``h``).
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from course_utils import reference as ref
+
+with warnings.catch_warnings():
+    # Without ipywidgets, tqdm.auto warns and falls back to text progress bars, which is fine.
+    warnings.simplefilter("ignore")
+    from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+ClipFunction = Callable[[dict, float], tuple]
+
+
+# --- recurrent matrices ------------------------------------------------------------------
+
+
+def spectral_radius(W: np.ndarray) -> float:
+    """The largest absolute value of the eigenvalues of a square matrix W: (H, H)."""
+    return float(np.max(np.abs(np.linalg.eigvals(W))))
+
+
+def scale_to_spectral_radius(W: np.ndarray, rho: float) -> np.ndarray:
+    """A copy of W: (H, H) multiplied by one number so that its spectral radius is rho.
+
+    Scaling a matrix scales all its eigenvalues (and singular values) by the same factor.
+    """
+    return W * (rho / spectral_radius(W))
+
+
+def orthogonal_init(H: int, rng: np.random.Generator, gain: float = 1.0) -> np.ndarray:
+    """A random orthogonal matrix (H, H) times gain: all its singular values equal gain.
+
+    The Q of the QR decomposition of a Gaussian matrix, with the signs of R's diagonal
+    moved into Q so that Q is uniformly distributed over orthogonal matrices.
+    """
+    Q, R = np.linalg.qr(rng.standard_normal((H, H)))
+    return gain * Q * np.sign(np.diag(R))  # column j of Q times the sign of R[j, j]
+
+
+def identity_init(H: int, gain: float = 1.0) -> np.ndarray:
+    """gain times the identity matrix (H, H): each hidden unit starts by copying itself."""
+    return gain * np.eye(H)
+
+
+# --- gradients through time --------------------------------------------------------------
+
+
+def backprop_to_earlier_states(h: np.ndarray, Wh: np.ndarray, dh_last: np.ndarray) -> np.ndarray:
+    """Follow a gradient that arrives at the last hidden state back to every earlier state.
+
+    h: (N, T, H), the states h_1 .. h_T of an RNN forward pass; Wh: (H, H).
+    dh_last: (N, H), the gradient of a loss with respect to h_T.
+    Returns dh: (N, T + 1, H) with dh[:, k] the gradient with respect to h_{T-k}, k = 0 .. T
+    (dh[:, T] is the gradient with respect to the initial state h_0). One step back is
+        dL/dh_{t-1} = (dL/dh_t * (1 - h_t ** 2)) @ Wh.T
+    """
+    N, T, H = h.shape
+    dh = np.empty((N, T + 1, H), dtype=np.result_type(h, Wh, dh_last))
+    dh[:, 0] = dh_last
+    for k in range(1, T + 1):
+        t = T - k + 1  # the step from h_{t-1} to h_t, with h_t stored in h[:, t - 1]
+        dh[:, k] = (dh[:, k - 1] * (1 - h[:, t - 1] ** 2)) @ Wh.T
+    return dh
+
+
+def gradient_norm_by_lag(h: np.ndarray, Wh: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """How strongly the last hidden state's gradient reaches back: norms (T + 1,) by time lag.
+
+    h: (N, T, H), states of an RNN forward pass; Wh: (H, H). A gradient of norm 1 in a random
+    direction is sent back from h_T of every sequence; entry k is the norm of the gradient
+    with respect to h_{T-k}, averaged over the N sequences (entry 0 is 1).
+    """
+    u = rng.standard_normal(h[:, -1].shape)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    dh = backprop_to_earlier_states(h, Wh, u)
+    return np.linalg.norm(dh, axis=2).mean(axis=0)
+
+
+def factor_per_step(norms: np.ndarray, first_lag: int | None = None) -> float:
+    """The average factor by which norms: (K,) change per step of lag, from first_lag to the end.
+
+    The geometric mean (norms[-1] / norms[first_lag]) ** (1 / steps); first_lag defaults to
+    half the largest lag, past the first steps where the factor has not settled yet.
+    """
+    last = len(norms) - 1
+    first_lag = last // 2 if first_lag is None else first_lag
+    return float((norms[last] / norms[first_lag]) ** (1 / (last - first_lag)))
+
+
+def global_norm(grads: dict[str, np.ndarray]) -> float:
+    """sqrt(sum of every squared entry of every array in grads), as a float."""
+    return float(np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in grads.values())))
+
+
+# --- a small RNN regressor trained by gradient descent -----------------------------------
+
+
+def init_rnn_regressor(D: int, H: int, M: int, Wh: np.ndarray, rng: np.random.Generator,
+                       input_scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Parameters of an RNN with a linear read-out at every step, around a given Wh: (H, H).
+
+    Returns {"Wx": (D, H), "Wh": (H, H), "b": (H,), "Wy": (H, M), "by": (M,)}; Wx and Wy are
+    Gaussian with standard deviation input_scale / sqrt(D) and 1 / sqrt(H), the biases zero.
+    """
+    return {"Wx": rng.standard_normal((D, H)) * input_scale / np.sqrt(D), "Wh": Wh.copy(),
+            "b": np.zeros(H), "Wy": rng.standard_normal((H, M)) / np.sqrt(H), "by": np.zeros(M)}
+
+
+def rnn_regression_loss(params: dict[str, np.ndarray], x: np.ndarray,
+                        y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    """Mean squared error of the RNN's read-out and its gradients.
+
+    x: (N, T, D), y: (N, T, M). The prediction is h @ Wy + by with h: (N, T, H) from
+    rnn_forward started at h_0 = 0. Returns (loss, grads) with grads keyed like params.
+    """
+    h0 = np.zeros((x.shape[0], params["Wh"].shape[0]))
+    h, rnn_cache = ref.rnn_forward(x, h0, params["Wx"], params["Wh"], params["b"])
+    pred, affine_cache = ref.temporal_affine_forward(h, params["Wy"], params["by"])
+    loss = float(np.mean((pred - y) ** 2))
+    dpred = 2 * (pred - y) / pred.size  # d mean((pred - y)^2) / d pred
+    dh, dWy, dby = ref.temporal_affine_backward(dpred, affine_cache)
+    _, _, dWx, dWh, db = ref.rnn_backward(dh, rnn_cache)
+    return loss, {"Wx": dWx, "Wh": dWh, "b": db, "Wy": dWy, "by": dby}
+
+
+def train_rnn_regressor(params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, lr: float,
+                        num_steps: int, clip: ClipFunction | None = None, max_norm: float = 1.0,
+                        progress: bool = False, desc: str = "training") -> dict[str, np.ndarray]:
+    """Full-batch gradient descent on rnn_regression_loss; params are not modified.
+
+    x: (N, T, D), y: (N, T, M). With clip (a function like clip_grad_norm(grads, max_norm)),
+    the gradients are clipped to global norm max_norm before every step.
+    Returns {"loss": (num_steps,), "grad_norm": (num_steps,), "params": the final params}:
+    the loss and the global gradient norm (before clipping) at every step. Once the loss is
+    no longer finite, training stops and the remaining entries are nan.
+    """
+    params = {k: v.copy() for k, v in params.items()}
+    history = {"loss": np.full(num_steps, np.nan), "grad_norm": np.full(num_steps, np.nan)}
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is what we want to watch
+        for step in tqdm(range(num_steps), desc=desc, disable=not progress):
+            loss, grads = rnn_regression_loss(params, x, y)
+            history["loss"][step] = loss
+            if not np.isfinite(loss):
+                break
+            if clip is None:
+                history["grad_norm"][step] = global_norm(grads)
+            else:
+                grads, history["grad_norm"][step] = clip(grads, max_norm)
+            for name in params:
+                params[name] = params[name] - lr * grads[name]
+    history["params"] = params
+    return history
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+def plot_training_run(history: dict[str, np.ndarray], ax: plt.Axes, title: str,
+                      max_norm: float | None = None) -> plt.Axes:
+    """Loss and gradient norm of one run of train_rnn_regressor against the step, log scale.
+
+    history: {"loss": (S,), "grad_norm": (S,)}. If the loss stopped being finite, a red line
+    marks that step. max_norm, if given, is drawn as a dashed line: the clipping threshold.
+    """
+    loss, grad_norm = history["loss"], history["grad_norm"]
+    values = np.concatenate([loss, grad_norm])
+    values = values[np.isfinite(values) & (values > 0)]
+    # Whole decades, set before plotting: matplotlib overflows on axes that reach near 1e308.
+    low, high = np.floor(np.log10(values.min())) - 1, np.ceil(np.log10(values.max())) + 1
+    ax.set_yscale("log")
+    ax.set_ylim(10.0 ** low, 10.0 ** min(high, 200))
+    ax.set_xlim(0, len(loss))
+    ax.plot(loss, label="loss (mean squared error)")
+    ax.plot(grad_norm, lw=0.8, label="global gradient norm before clipping")
+    if max_norm is not None:
+        ax.axhline(max_norm, color="k", ls="--", lw=0.8, label=f"max_norm = {max_norm}")
+    if not np.isfinite(loss).all():
+        first = int(np.argmin(np.isfinite(loss)))
+        ax.axvline(first, color="tab:red", lw=1.5, label=f"loss is {loss[first]} from step {first}")
+    ax.set(title=title, xlabel="training step", ylabel="value (log scale)")
+    ax.legend(fontsize=8)
+    return ax
