@@ -94,8 +94,9 @@ def seq_backward_mistakes(Mistake, forward_ref, step_backward_ref, step_backward
                 "(reversed(range(T))).", make(step_backward_ref, forward_in_time=True)),
     ]
     if cell:
-        out.append(Mistake("the cell-state gradient is not carried: pass dprev_c of step t into "
-                           "step t - 1 as its dnext_c.", make(step_backward_ref, carry_c=False)))
+        out.append(Mistake("the cell-state gradient does not reach the step before: either the loop does not "
+                           "pass dprev_c of step t into step t - 1 as its dnext_c, or your step backward "
+                           "ignores dnext_c (its check above would say so).", make(step_backward_ref, carry_c=False)))
     for hint, wrong in step_backward_mistakes:
         out.append(Mistake("your gradients match a step backward with this mistake: " + hint, make(wrong)))
     return out
