@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_utils release [--check]`` and ``execute``."""
+"""Command line: ``python -m course_utils release [--check]``, ``execute`` and ``grade``."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: every solutions/*.ipynb)")
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
 
+    p = sub.add_parser("grade", help="grade a folder of submitted notebooks (see docs/grading.md)")
+    add_grade_arguments(p)
+
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        return grade_command(args)
     if args.command == "release":
         from .release import ReleaseError, release
 
@@ -41,6 +46,67 @@ def main(argv: list[str] | None = None) -> int:
 
         return execute_in_place(args.paths, timeout=args.timeout)
     return 2
+
+
+def add_grade_arguments(p: argparse.ArgumentParser) -> None:
+    import os
+
+    from .release import ROOT
+
+    p.add_argument("submissions", type=Path,
+                   help="folder of submissions: SUBMISSIONS/<student>/<NN_name>.ipynb or "
+                        "SUBMISSIONS/<student>__<NN_name>.ipynb")
+    p.add_argument("--out", type=Path, required=True, help="folder for grades.csv, grades.json, feedback/")
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                   help="exercises graded in parallel (default: the number of CPUs, %(default)s)")
+    p.add_argument("--time-limit", type=float, default=10.0, metavar="SECONDS",
+                   help="wall-clock and CPU time per exercise (default: %(default)s)")
+    p.add_argument("--memory", type=int, default=1024, metavar="MIB",
+                   help="address space per exercise, NumPy's ~100 MiB included (default: %(default)s)")
+    p.add_argument("--seed", default=None,
+                   help="secret seed of the hidden inputs (default: $COURSE_GRADING_SEED)")
+    p.add_argument("--solutions", type=Path, default=ROOT / "solutions",
+                   help="the instructor's solution notebooks, which define exercises and points")
+    p.add_argument("--notebooks", nargs="+", default=(), metavar="NN",
+                   help="grade only these notebooks, by number or name (default: every notebook in solutions/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def grade_command(args: argparse.Namespace) -> int:
+    import math
+    import os
+    import time
+    import warnings
+
+    from .grading import SEED_ENV, GradingError, Limits, Options, grade
+
+    if not (args.seed or os.environ.get(SEED_ENV)):
+        print(f"WARNING: no secret seed (--seed or ${SEED_ENV}): the hidden inputs are the public default "
+              "ones. Fine for a trial run, not for real grades.", file=sys.stderr)
+    limits = Limits(wall=args.time_limit, cpu=max(1, math.ceil(args.time_limit)), memory=args.memory << 20)
+    options = Options(solutions=args.solutions, jobs=args.jobs, limits=limits, seed=args.seed,
+                      notebooks=tuple(args.notebooks), progress=not args.no_progress)
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results = grade(args.submissions, args.out, options)
+    except GradingError as e:
+        print(f"grading failed: {e}", file=sys.stderr)
+        return 2
+    for message in results["warnings"]:
+        print(f"WARNING: {message}", file=sys.stderr)
+    students = results["students"]
+    totals = [s["total"] for s in students]
+    errors = [(s["student"], e["exercise"], e["reason"]) for s in students for e in s["exercises"]
+              if e["status"] == "error"]
+    mean = sum(totals) / len(totals) if totals else 0
+    print(f"graded {len(students)} students in {time.perf_counter() - start:.0f} s: mean total {mean:.1f} / "
+          f"{results['course']['possible']}")
+    print(f"wrote {args.out / 'grades.csv'}, grades.json, histogram.png and feedback/ (one file per student)")
+    for student, exercise, reason in errors:
+        print(f"ERROR (not the student's fault, regrade): {student} {exercise}: {reason}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

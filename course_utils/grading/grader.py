@@ -1,0 +1,527 @@
+"""Grade a class: every submitted notebook, every exercise, each in its own sandboxed child.
+
+The trusted side (this process) draws the hidden inputs from the secret seed, sends them to
+the child as plain data, reads back plain arrays, and judges them with the same exercise
+definitions as the learners' self-checks (``course_utils.check.EXERCISES``). One child per
+student and exercise, so that a crash, a hang or a memory bomb costs only that exercise.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import re
+import signal
+import sys
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..release import ROOT
+from . import sandbox
+from .sandbox import ChildResult, Limits
+from .submissions import (
+    Course,
+    CourseError,
+    CourseExercise,
+    Submission,
+    assign,
+    definitions_of,
+    discover,
+    identify,
+    load_course,
+    markers_in,
+    read_submission,
+)
+
+SCHEMA = "course_utils.grading/1"
+DEFAULT_SEED = "course_utils: the default grading seed, known to anyone with the course code"
+SEED_ENV = "COURSE_GRADING_SEED"
+# The protections a child must show before it runs learner code, when the probe found them.
+REQUIRED = ("namespaces", "landlock", "seccomp", "no_new_privs", "capabilities", "RLIMIT_AS", "RLIMIT_CPU",
+            "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_CORE", "pid_max", "tmpfs")
+FLOAT_RE = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+")
+
+
+class GradingError(Exception):
+    """Grading cannot start (no course, no working sandbox, an output folder in the way)."""
+
+
+@dataclass
+class Options:
+    solutions: Path = ROOT / "solutions"
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    limits: Limits = field(default_factory=Limits)
+    seed: str | None = None  # None: $COURSE_GRADING_SEED, else the (public) default, with a warning
+    progress: bool = True
+    tmp_root: str | None = None  # where the children's job folders go (default: the system's)
+    notebooks: tuple[str, ...] = ()  # the notebooks of this assignment ("01" or "01_rnn_forward"); () all
+    skip_protections: tuple[str, ...] = ()  # for tests only: "namespaces", "landlock", "seccomp", ...
+
+
+@dataclass
+class Grade:
+    """One exercise of one student."""
+
+    notebook: str
+    number: str
+    exercise: str
+    possible: int
+    points: int = 0
+    status: str = "missing"  # passed, wrong, not attempted, timeout, out of memory, output limit,
+    #                          crashed, missing, duplicated, not submitted, unreadable, error
+    reason: str = ""
+    details: list[str] = field(default_factory=list)
+    hint: str = ""
+    notes: list[str] = field(default_factory=list)
+    log: str = ""  # the sandbox's own errors, for the instructor ("error" only); not in feedback
+
+
+def exercise_rng(seed: str, name: str) -> np.random.Generator:
+    """The generator of one exercise's hidden inputs: the same for every student."""
+    digest = hashlib.sha256(f"{seed}\x00{name}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+
+
+def redact(text: str) -> str:
+    """Mask decimal numbers in text that came from the learner's code (exception messages), so
+    that feedback cannot carry the hidden inputs' values; and keep it on one line."""
+    return " ".join(FLOAT_RE.sub("…", text).split())
+
+
+# --- plans: the hidden inputs of every exercise, encoded once ----------------------------------
+
+
+@dataclass
+class Plan:
+    exercise: object  # course_utils.check's Exercise
+    cases: list
+    job_cases: list  # [{"convention", "params"}], JSON-ready
+    arrays: dict[str, np.ndarray]
+    preload: tuple[str, ...]
+
+
+def make_plan(ex, seed: str) -> Plan:
+    cases = ex.cases(exercise_rng(seed, ex.name))
+    arrays: dict[str, np.ndarray] = {}
+    job_cases, preload = [], ()
+    for case in cases:
+        convention, params = ex.plan(case)
+        job_cases.append({"convention": convention, "params": sandbox.encode(params, arrays)})
+        if convention.startswith("torch"):
+            preload = ("torch",)
+    return Plan(ex, cases, job_cases, arrays, preload)
+
+
+# --- judging one child's results -----------------------------------------------------------------
+
+
+def from_verdict(grade: Grade, verdict) -> Grade:
+    grade.status = verdict.status
+    first = verdict.lines[0] if verdict.lines else verdict.status
+    first = re.sub(rf"^\W*\s*{re.escape(verdict.exercise)}:\s*", "", first).rstrip(".")
+    grade.reason = f"{verdict.status}: {first}"
+    grade.details = list(verdict.lines)
+    grade.hint = verdict.hint
+    return grade
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def judge(grade: Grade, plan: Plan, child: ChildResult, limits: Limits, cells_of: dict[str, list[int]],
+          given: frozenset = frozenset()) -> Grade:
+    """Turn what one child reported into a grade; anything malformed is a crash, never a pass."""
+    outer, result = child.outer, child.result
+    if child.killed_by_parent or (outer or {}).get("wall_timeout"):
+        grade.status, grade.reason = "timeout", (
+            f"timeout: stopped after {limits.wall:g} s (wall clock): an endless loop, or waiting forever?")
+        return grade
+    if outer is None or not isinstance(outer, dict):
+        grade.status, grade.reason, grade.log = "error", "error: the sandbox gave no report", child.log
+        return grade
+    code = outer.get("exit_code")
+    if not outer.get("learner_started"):
+        refused = (result or {}).get("refused") if isinstance(result, dict) else None
+        grade.status = "error"
+        grade.reason = f"error: {refused or f'the sandbox failed before running any code (exit code {code})'}"
+        grade.log = child.log
+        return grade
+    if child.problem:
+        grade.status, grade.reason = "crashed", f"crashed: {child.problem}"
+        return grade
+    if result is None:
+        if isinstance(code, int) and code < 0:
+            sig = -code
+            seconds = outer.get("seconds", 0)
+            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and isinstance(seconds, (int, float))
+                                         and seconds >= limits.cpu):
+                grade.status, grade.reason = "timeout", f"timeout: more than {limits.cpu} s of CPU time"
+            elif sig == signal.SIGSEGV:
+                grade.status, grade.reason = "crashed", (
+                    "crashed: segmentation fault (SIGSEGV), for example in C code called through ctypes")
+            elif sig == getattr(signal, "SIGXFSZ", -1):
+                grade.status, grade.reason = "crashed", (
+                    f"crashed: wrote a file larger than {limits.file_size >> 20} MiB (SIGXFSZ)")
+            else:
+                grade.status, grade.reason = "crashed", f"crashed: the process was killed by {signal_name(sig)}"
+        else:
+            grade.status, grade.reason = "crashed", (
+                f"crashed: the process exited with code {code} before returning (os._exit?)")
+        return grade
+    try:
+        return judge_result(grade, plan, child, limits, cells_of, given)
+    except sandbox.Malformed as e:
+        grade.status, grade.reason = "crashed", f"crashed: the grading process got a malformed result: {e}"
+        grade.details, grade.hint = [], ""
+        return grade
+
+
+def _expect(value, kind, what):
+    if not isinstance(value, kind):
+        raise sandbox.Malformed(f"{what} is not a {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def judge_result(grade: Grade, plan: Plan, child: ChildResult, limits: Limits,
+                 cells_of: dict[str, list[int]], given: frozenset = frozenset()) -> Grade:
+    ex, result, arrays = plan.exercise, child.result, child.arrays
+    if result.get("output_limit"):
+        grade.status, grade.reason = "output limit", (
+            f"output limit: the code printed more than {limits.output:,} characters")
+        return grade
+    syntax = _expect(result.get("syntax_errors", {}), dict, "syntax_errors")
+    errors = _expect(result.get("definition_errors", []), list, "definition_errors")
+    undefined = _expect(result.get("undefined", []), list, "undefined")
+    for name in undefined:
+        if name not in ex.funcs:
+            raise sandbox.Malformed("unknown function in `undefined`")
+        cells = cells_of.get(name, [])
+        for number in cells:
+            err = syntax.get(str(number))
+            if isinstance(err, dict):
+                grade.status = "crashed"
+                grade.reason = (f"crashed: {str(err.get('type'))[:50]}: {redact(str(err.get('message')))[:200]} "
+                                f"(cell {number}, line {err.get('line')})")
+                return grade
+        for err in errors:
+            if isinstance(err, dict) and err.get("cell") in cells:
+                grade.status = "crashed"
+                grade.reason = (f"crashed: defining {name} raised {str(err.get('type'))[:50]}: "
+                                f"{redact(str(err.get('message')))[:200]} (cell {err.get('cell')}, line {err.get('line')})")
+                return grade
+        grade.status = "missing"
+        if name == ex.name:
+            where = f" (its marker is in cell {cells[0]})" if cells else ""
+            grade.reason = f"missing: the notebook defines no function `{name}`{where}"
+        else:
+            grade.reason = f"missing: `{name}`, which {ex.name} needs, is not defined in the notebook"
+        return grade
+
+    entries = _expect(result.get("cases"), list, "cases")
+    for i, case in enumerate(plan.cases):
+        if i >= len(entries):
+            raise sandbox.Malformed("results stop before the last case")
+        entry = _expect(entries[i], dict, "a case result")
+        status = entry.get("status")
+        case = copy.deepcopy(case)
+        if status == "returned":
+            keys = _expect(entry.get("outputs"), dict, "outputs")
+            modified = [str(m) for m in _expect(entry.get("modified", []), list, "modified")]
+            outputs = {}
+            for key, name in keys.items():
+                if key not in arrays or not isinstance(name, str):
+                    raise sandbox.Malformed(f"output {key!r} is missing from the archive")
+                outputs[name] = arrays[key]
+            verdict = ex.judge(case, outputs, modified)
+            if verdict is not None:
+                return from_verdict(grade, verdict)
+        elif status == "not attempted":
+            from_verdict(grade, ex.not_attempted())
+            stubs = [n for n in ex.funcs if n not in given] or [ex.name]
+            grade.reason = f"not attempted: {' or '.join(stubs)} still raises NotImplementedError"
+            return grade
+        elif status == "return error":
+            return from_verdict(grade, ex.wrong_form(case, redact(str(entry.get("message", "")))[:300]))
+        elif status == "raised":
+            kind = str(entry.get("type", "Exception"))[:100]
+            if entry.get("output_limit"):
+                grade.status, grade.reason = "output limit", (
+                    f"output limit: the code printed more than {limits.output:,} characters")
+                return grade
+            if entry.get("memory"):
+                grade.status = "out of memory"
+                grade.reason = (f"out of memory: more than {limits.memory >> 20} MiB ({kind}), "
+                                f"on {case.label}")
+                return grade
+            message = redact(f"{kind}: {entry.get('message', '')}".strip())
+            verdict = ex.raised(case, message, str(entry.get("where", ""))[:300])
+            from_verdict(grade, verdict)
+            grade.status = "crashed"
+            grade.reason = f"crashed: {message[:200]}"
+            return grade
+        else:
+            raise sandbox.Malformed(f"unknown case status {status!r}")
+    grade.status, grade.points = "passed", grade.possible
+    grade.reason = f"passed: correct on {len(plan.cases)} cases"
+    grade.details = []
+    return grade
+
+
+# --- the class ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Work:
+    """One (submission, exercise) pair to grade in a child."""
+
+    sub: Submission
+    grade: Grade
+    job: dict
+    plan: Plan
+    cells_of: dict[str, list[int]]
+    given: frozenset
+
+
+class Grader:
+    def __init__(self, options: Options):
+        from ..check import EXERCISES
+
+        self.options = options
+        self.registry = EXERCISES
+        try:
+            self.full_course: Course = load_course(options.solutions, EXERCISES)
+            self.course = self.full_course.select(options.notebooks) if options.notebooks else self.full_course
+        except (CourseError, OSError, ValueError) as e:
+            raise GradingError(f"the course cannot be read from {options.solutions}: {e}") from None
+        self.warnings: list[str] = []
+        seed = options.seed if options.seed is not None else os.environ.get(SEED_ENV)
+        if not seed:
+            seed = DEFAULT_SEED
+            self.warn(f"no secret seed given (--seed or ${SEED_ENV}): the hidden inputs are the default "
+                      "ones, which anyone with the course code can compute. Use a secret seed for real grades.")
+        self.seed = seed
+        self.plans: dict[str, Plan] = {}
+        self.judging = threading.Lock()
+        self.sandbox: dict = {}
+        self.require: list[str] = []
+        for nb in self.course.notebooks.values():
+            for problem in nb.given_problems:
+                self.warn(f"{nb.name}: {problem}")
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        warnings.warn(message, stacklevel=3)
+
+    # --- the sandbox, checked once before any learner code runs --------------------------
+    def check_sandbox(self) -> dict:
+        from course_utils import reference
+
+        secrets = [str(Path(reference.__file__).resolve())]
+        secrets += [str(p.resolve()) for p in sorted(Path(self.options.solutions).glob("*.ipynb"))[:1]]
+        preload = tuple(sorted({m for p in self.plans.values() for m in p.preload}))
+        child = sandbox.probe(self.options.limits, secrets, preload, self.options.skip_protections,
+                              self.options.tmp_root)
+        result = child.result or {}
+        if not child.outer or "probe" not in result:
+            raise GradingError("the grading sandbox does not start on this machine:\n" + child.log)
+        on = {**(child.outer.get("protections", {}).get("on", {})), **result["protections"]["on"]}
+        off = {**(child.outer.get("protections", {}).get("off", {})), **result["protections"]["off"]}
+        self.require = [p for p in REQUIRED if p in on]
+        for name in ("namespaces", "landlock", "seccomp"):
+            if name not in on:
+                self.warn(f"sandbox: {name} is not available here ({off.get(name, 'not supported')}); "
+                          "see docs/grading.md for what that leaves open")
+        leaks = [k for k, v in result["probe"].items() if k.startswith("read ") and v == "allowed"]
+        for leak in leaks:
+            self.warn(f"sandbox: student code could {leak} (the reference or the solutions)")
+        self.sandbox = {"platform": sys.platform, "protections": on, "unavailable": off, "probe": result["probe"]}
+        return self.sandbox
+
+    def plan_for(self, name: str) -> Plan:
+        if name not in self.plans:
+            self.plans[name] = make_plan(self.registry[name], self.seed)
+        return self.plans[name]
+
+    # --- one exercise of one submission ----------------------------------------------------
+    def prepare(self, sub: Submission, cex: CourseExercise) -> Work | Grade:
+        grade = Grade(cex.notebook, cex.number, cex.name, cex.points)
+        ex = self.registry[cex.name]
+        marked = markers_in(sub.cells)
+        where = marked.get(cex.name, [])
+        if len(where) > 1:
+            cells = ", ".join(str(n) for n in where)
+            grade.status = "duplicated"
+            grade.reason = (f"duplicated: the marker of {cex.name} appears {len(where)} times (cells {cells}); "
+                            "keep exactly one copy of the exercise")
+            return grade
+        if not where:
+            defs = definitions_of(sub.cells, cex.name)
+            if not defs:
+                grade.status = "missing"
+                grade.reason = (f"missing from the notebook: no cell is marked `# EXERCISE {cex.number}: "
+                                f"{cex.name}` and no function `{cex.name}` is defined")
+                return grade
+            where = defs[-1:]
+            grade.notes.append(f"the marker line `# EXERCISE {cex.number}: {cex.name} ...` is missing; "
+                               f"graded the function `{cex.name}` defined in cell {defs[-1]}")
+        cells_of = {cex.name: where}
+        for name in ex.funcs:
+            if name != cex.name:
+                cells_of[name] = marked.get(name, []) + definitions_of(sub.cells, name)
+        plan = self.plan_for(cex.name)
+        given = self.course.notebooks[cex.notebook].given
+        cells = [{"cell": 0, "given": True, "source": "\n\n".join(given.values())}] if given else []
+        cells += [{"cell": c.number, "source": c.source} for c in sub.cells]
+        path, readable = sandbox.python_paths(plan.preload)
+        job = {"sys_path": path, "readable": readable, "require": self.require,
+               "skip": list(self.options.skip_protections), "exercise": cex.name,
+               "funcs": list(ex.funcs), "cells": cells, "cases": plan.job_cases, "preload": list(plan.preload)}
+        return Work(sub, grade, job, plan, cells_of, frozenset(given))
+
+    def run(self, work: Work) -> Grade:
+        limits = self.options.limits
+        try:
+            for attempt in range(2):  # a sandbox that failed before any learner code ran gets a second try
+                grade = copy.deepcopy(work.grade)
+                child = sandbox.run_child(work.job, work.plan.arrays, limits, self.options.tmp_root)
+                with self.judging:  # the checks' warning filters are process-wide
+                    grade = judge(grade, work.plan, child, limits, work.cells_of, work.given)
+                if grade.status != "error":
+                    break
+            return grade
+        except Exception as e:  # noqa: BLE001 (a failure of the grader itself: never counted against a student)
+            work.grade.status, work.grade.reason = "error", f"error: the grader failed: {type(e).__name__}: {e}"
+            return work.grade
+
+    # --- the whole class ---------------------------------------------------------------
+    def grade(self, submissions: Path) -> dict:
+        from tqdm.auto import tqdm
+
+        submissions = Path(submissions)
+        if not submissions.is_dir():
+            raise GradingError(f"{submissions} is not a folder")
+        for cex in self.course.exercises:
+            self.plan_for(cex.name)
+        self.check_sandbox()
+        subs, ignored = discover(submissions, self.full_course)
+        for sub in subs:
+            if not sub.problem:
+                read_submission(sub)
+            identify(sub, self.full_course)
+        assign(subs, self.course)
+
+        students = sorted({s.student for s in subs})
+        grades: dict[tuple[str, str], Grade] = {}
+        todo: list[Work] = []
+        graded_subs = {(s.student, s.notebook): s for s in subs if not s.problem and not s.ignored and s.notebook}
+        for student in students:
+            for cex in self.course.exercises:
+                sub = graded_subs.get((student, cex.notebook))
+                if sub is None:
+                    grade = Grade(cex.notebook, cex.number, cex.name, cex.points, status="not submitted",
+                                  reason=f"not submitted: no notebook {cex.notebook}.ipynb was graded")
+                    grades[(student, cex.name)] = grade
+                    continue
+                prepared = self.prepare(sub, cex)
+                if isinstance(prepared, Grade):
+                    grades[(student, cex.name)] = prepared
+                else:
+                    todo.append(prepared)
+
+        remaining: dict[int, int] = {}
+        for w in todo:
+            remaining[id(w.sub)] = remaining.get(id(w.sub), 0) + 1
+        lock = threading.Lock()
+        bar = tqdm(total=len(graded_subs), unit="notebook", desc="grading", disable=not self.options.progress,
+                   file=sys.stderr)
+        bar.update(len(graded_subs) - len(remaining))
+
+        def task(w: Work) -> Grade:
+            g = self.run(w)
+            with lock:
+                grades[(w.sub.student, w.grade.exercise)] = g
+                remaining[id(w.sub)] -= 1
+                if remaining[id(w.sub)] == 0:
+                    bar.update(1)
+            return g
+
+        with ThreadPoolExecutor(max_workers=max(1, int(self.options.jobs))) as pool:
+            list(pool.map(task, todo))
+        bar.close()
+
+        changed = []
+        for sub in subs:
+            if sub.sha256:
+                read_back = hashlib.sha256(sub.path.read_bytes()).hexdigest()
+                if read_back != sub.sha256:
+                    changed.append(sub.relpath)
+        if changed:  # cannot happen by construction; if it ever does, nobody should trust these grades
+            raise GradingError("submitted files changed during grading: " + ", ".join(changed))
+        return self.summary(students, subs, grades, ignored, graded_subs)
+
+    def summary(self, students, subs, grades, ignored, graded_subs) -> dict:
+        limits = self.options.limits
+        out_students = []
+        for student in students:
+            mine = [s for s in subs if s.student == student]
+            problems = [f"{s.relpath}: {s.problem}" for s in mine if s.problem]
+            notes = [n for s in mine if not s.ignored for n in s.notes] + [s.ignored for s in mine if s.ignored]
+            exercises = [asdict(grades[(student, cex.name)]) for cex in self.course.exercises]
+            total = sum(e["points"] for e in exercises)
+            out_students.append({
+                "student": student, "total": total, "possible": self.course.possible,
+                "problems": problems, "notes": notes,
+                "files": [{"path": s.relpath, "sha256": s.sha256, "notebook": s.notebook,
+                           "graded": graded_subs.get((s.student, s.notebook)) is s} for s in mine],
+                "exercises": exercises,
+            })
+        return {
+            "schema": SCHEMA,
+            "course": {
+                "solutions": [nb for nb in self.full_course.notebooks],
+                "notebooks": [{"name": nb.name, "given": sorted(nb.given),
+                               "exercises": [{"number": e.number, "name": e.name, "points": e.points}
+                                             for e in nb.exercises]}
+                              for nb in self.course.notebooks.values()],
+                "possible": self.course.possible,
+                "ungradable": [asdict(e) for e in self.course.ungradable],
+            },
+            "settings": {
+                "seed_sha256": hashlib.sha256(self.seed.encode()).hexdigest()[:16],
+                "default_seed": self.seed == DEFAULT_SEED,
+                "limits": {"wall_seconds": limits.wall, "cpu_seconds": limits.cpu,
+                           "memory_mib": limits.memory >> 20, "output_characters": limits.output,
+                           "file_size_mib": limits.file_size >> 20, "disk_mib": limits.disk >> 20,
+                           "open_files": limits.open_files, "processes": limits.pids - 1},
+                "cases": {name: len(p.cases) for name, p in sorted(self.plans.items())},
+            },
+            "sandbox": self.sandbox,
+            "warnings": list(self.warnings),
+            "ignored_files": ignored,
+            "students": out_students,
+        }
+
+
+def grade(submissions: Path, out: Path, options: Options | None = None) -> dict:
+    """Grade a folder of submissions and write grades.csv, grades.json, feedback/ and a histogram."""
+    from . import report
+
+    options = options or Options()
+    submissions, out = Path(submissions).resolve(), Path(out).resolve()
+    if out == submissions or submissions in out.parents:
+        raise GradingError("the output folder must not be inside the submissions folder")
+    if out in submissions.parents:
+        raise GradingError("the submissions folder must not be inside the output folder")
+    grader = Grader(options)
+    results = grader.grade(submissions)
+    report.write_all(results, out)
+    return results

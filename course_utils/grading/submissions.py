@@ -1,0 +1,342 @@
+"""The course as the instructor's solutions define it, and the submissions as students hand them in.
+
+The grading process only reads submitted notebooks as JSON and scans their cells with
+regular expressions; it never parses or runs their Python (the child process does that).
+
+Two layouts of the SUBMISSIONS folder are understood, and may be mixed:
+
+    SUBMISSIONS/<student>/<notebook>.ipynb      one folder per student
+    SUBMISSIONS/<student>__<notebook>.ipynb     one file per student and notebook
+
+In the second layout the file name is split at the last ``__`` that is followed by two
+digits, so ``ada__lovelace__01_rnn_forward.ipynb`` is student ``ada__lovelace``. A file whose
+name is not a course notebook's (``Copy of 01_rnn_forward.ipynb``, ``ada.ipynb``) is matched
+to the course notebook whose exercise markers it contains.
+"""
+from __future__ import annotations
+
+import ast
+import dis
+import hashlib
+import inspect
+import json
+import re
+import textwrap
+import types
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..release import EXERCISE_RE, find_exercises
+
+MAX_NOTEBOOK_BYTES = 50 << 20
+FILE_RE = re.compile(r"^(?P<student>.+)__(?P<notebook>\d\d_[A-Za-z0-9_]+)\.ipynb$")
+IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints"}
+
+
+class CourseError(Exception):
+    """The instructor's solutions/ folder cannot define a course to grade."""
+
+
+# --- the course, from the instructor's solutions ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CourseExercise:
+    notebook: str
+    number: str
+    name: str
+    points: int
+
+
+@dataclass
+class CourseNotebook:
+    name: str
+    exercises: list[CourseExercise]
+    given: dict[str, str] = field(default_factory=dict)  # name -> source of a reference function it imports
+    given_problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Course:
+    notebooks: dict[str, CourseNotebook]
+    ungradable: list[CourseExercise]
+
+    def select(self, wanted) -> Course:
+        """The notebooks named, by name or number ("01", "01_rnn_forward"), in course order."""
+        chosen = {}
+        for w in wanted:
+            match = [n for n in self.notebooks if n == w or n.split("_", 1)[0] == w]
+            if not match:
+                raise CourseError(f"no notebook {w!r} in the course: {', '.join(self.notebooks)}")
+            chosen.update({n: self.notebooks[n] for n in match})
+        return Course({n: nb for n, nb in self.notebooks.items() if n in chosen},
+                      [e for e in self.ungradable if e.notebook in chosen])
+
+    @property
+    def exercises(self) -> list[CourseExercise]:
+        return [ex for nb in self.notebooks.values() for ex in nb.exercises]
+
+    @property
+    def possible(self) -> int:
+        return sum(ex.points for ex in self.exercises)
+
+
+def load_course(solutions: Path, registry: dict) -> Course:
+    """Notebooks, exercises and points from the instructor's ``solutions/*.ipynb``.
+
+    Exercises without a registered check are listed as ungradable (and counted nowhere).
+    The functions a notebook imports from ``course_utils.reference`` (for example the forward
+    passes that notebook 02's backward exercises build on) are "given": the child gets their
+    source, never that of an exercise of the same notebook.
+    """
+    paths = sorted(Path(solutions).glob("*.ipynb"))
+    if not paths:
+        raise CourseError(f"no solution notebooks in {solutions}")
+    notebooks, ungradable, seen = {}, [], {}
+    for path in paths:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        exercises, imported = [], []
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") != "code":
+                continue
+            source = cell_source(cell)
+            for marker in find_exercises(source):
+                ex = CourseExercise(path.stem, marker.number, marker.name, marker.points)
+                if marker.name in seen:
+                    raise CourseError(f"exercise {marker.name} is in {seen[marker.name]} and in {path.name}")
+                seen[marker.name] = path.name
+                (exercises if marker.name in registry else ungradable).append(ex)
+            imported += reference_imports(source)
+        notebook = CourseNotebook(path.stem, exercises)
+        own = {ex.name for ex in exercises}
+        for alias, name in imported:
+            try:
+                notebook.given[alias] = given_source(alias, name, own)
+            except ValueError as e:
+                notebook.given_problems.append(str(e))
+        notebooks[path.stem] = notebook
+    for ex in ungradable:
+        warnings.warn(f"{ex.notebook}: exercise {ex.name} has no registered check and is not graded", stacklevel=2)
+    return Course(notebooks, ungradable)
+
+
+def reference_imports(source: str) -> list[tuple[str, str]]:
+    """(bound name, reference name) for every ``from course_utils.reference import ...``
+    in a cell of the instructor's own notebook."""
+    try:
+        tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.split("\n")))
+    except SyntaxError:
+        return []
+    return [(a.asname or a.name, a.name) for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.module == "course_utils.reference"
+            for a in node.names]
+
+
+def given_source(alias: str, name: str, forbidden: set[str]) -> str:
+    """Python source that defines ``alias`` as the reference function ``name``, with the
+    reference functions it calls; refused if any of them is one of ``forbidden``."""
+    from .. import reference
+
+    fn = getattr(reference, name, None)
+    if not inspect.isfunction(fn):
+        raise ValueError(f"course_utils.reference.{name} is not a plain function; it cannot be given")
+    parts: list[str] = []
+    done: set[str] = set()
+
+    def visit(binding: str, func) -> None:
+        if binding in done:
+            return
+        done.add(binding)
+        if func.__name__ in forbidden or binding in forbidden:
+            raise ValueError(f"the reference {name} uses {func.__name__}, an exercise of the same notebook")
+        module_globals = func.__globals__
+        for dep in sorted(_code_names(func.__code__)):
+            obj = module_globals.get(dep)
+            if inspect.isfunction(obj) and obj.__module__.startswith("course_utils.reference"):
+                visit(dep, obj)
+            elif isinstance(obj, types.ModuleType) and dep not in ("np", "math"):
+                raise ValueError(f"the reference {name} uses the module {dep}; it cannot be given")
+        src = textwrap.dedent(inspect.getsource(func))
+        if binding != func.__name__:
+            src += f"\n{binding} = {func.__name__}\n"
+        parts.append(src)
+
+    visit(alias, fn)
+    return "import math\nimport numpy as np\n\n" + "\n\n".join(parts)
+
+
+def _code_names(code) -> set[str]:
+    """The global names a function's code (and the code nested in it) loads."""
+    names = {ins.argval for ins in dis.get_instructions(code) if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+# --- submitted notebooks ---------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    number: int  # 1-based position among all cells, as a learner would count them
+    source: str
+
+
+@dataclass
+class Submission:
+    student: str
+    path: Path
+    relpath: str
+    named: str | None  # the course notebook its file name names, if any
+    sha256: str = ""
+    cells: list[Cell] = field(default_factory=list)
+    problem: str = ""  # why it cannot be graded at all
+    notebook: str | None = None  # the course notebook it is graded as
+    notes: list[str] = field(default_factory=list)
+    ignored: str = ""  # why it is not graded, though nothing is wrong with it
+
+
+def cell_source(cell: dict) -> str:
+    source = cell.get("source", cell.get("input", ""))  # "input": nbformat 3
+    if isinstance(source, list):
+        return "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
+
+
+def discover(root: Path, course: Course) -> tuple[list[Submission], list[str]]:
+    """Every submitted notebook under root, with its student; plus what was ignored."""
+    root = Path(root)
+    found, ignored = [], []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or entry.name in IGNORED_DIRS:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            files = sorted(p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()
+                           and not any(part.startswith(".") or part in IGNORED_DIRS
+                                       for part in p.relative_to(entry).parts))
+            notebooks = [p for p in files if p.suffix == ".ipynb"]
+            ignored += [str(p.relative_to(root)) for p in files if p.suffix != ".ipynb"]
+            if not notebooks:
+                found.append(Submission(entry.name, entry, entry.name, None,
+                                        problem="the folder holds no notebook (.ipynb)"))
+            for p in notebooks:
+                named = p.stem if p.stem in course.notebooks else None
+                found.append(Submission(entry.name, p, str(p.relative_to(root)), named))
+        elif entry.is_file() and not entry.is_symlink() and entry.suffix == ".ipynb":
+            m = FILE_RE.match(entry.name)
+            if m:
+                named = m["notebook"] if m["notebook"] in course.notebooks else None
+                found.append(Submission(m["student"], entry, entry.name, named))
+            else:
+                found.append(Submission(entry.stem, entry, entry.name, None))
+        else:
+            ignored.append(entry.name)
+    return found, ignored
+
+
+def read_submission(sub: Submission) -> None:
+    """Read and hash a submitted file (never written), and find its code cells, or say why not."""
+    try:
+        with open(sub.path, "rb") as f:
+            data = f.read(MAX_NOTEBOOK_BYTES + 1)
+    except OSError as e:
+        sub.problem = f"the file cannot be read ({e.strerror})"
+        return
+    sub.sha256 = hashlib.sha256(data).hexdigest()
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        sub.problem = f"the file is larger than {MAX_NOTEBOOK_BYTES >> 20} MB"
+        return
+    if not data.strip():
+        sub.problem = "the file is empty"
+        return
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        sub.problem = "not a notebook: the file is not text (UTF-8)"
+        return
+    try:
+        nb = json.loads(text)
+    except json.JSONDecodeError as e:
+        unterminated = e.msg.startswith("Unterminated string") and '"' not in text[e.pos + 1:]
+        if e.pos >= len(text.rstrip()) - 1 or unterminated:
+            sub.problem = "truncated: the notebook file ends in the middle (not valid JSON)"
+        else:
+            sub.problem = f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); was it edited by hand?"
+        return
+    except RecursionError:
+        sub.problem = "not valid JSON (nested too deeply)"
+        return
+    if not isinstance(nb, dict):
+        sub.problem = "not a Jupyter notebook (no cells in the file)"
+        return
+    cells = nb.get("cells")
+    if cells is None and isinstance(nb.get("worksheets"), list) and nb["worksheets"]:
+        cells = nb["worksheets"][0].get("cells") if isinstance(nb["worksheets"][0], dict) else None
+    if not isinstance(cells, list):
+        sub.problem = "not a Jupyter notebook (no cells in the file)"
+        return
+    if not cells:
+        sub.problem = "the notebook is empty (it has no cells)"
+        return
+    sub.cells = [Cell(i, cell_source(c)) for i, c in enumerate(cells, 1)
+                 if isinstance(c, dict) and c.get("cell_type") == "code"]
+
+
+def markers_in(cells: list[Cell]) -> dict[str, list[int]]:
+    """Exercise name -> the cells whose source has its marker (once per occurrence)."""
+    where: dict[str, list[int]] = {}
+    for cell in cells:
+        for m in EXERCISE_RE.finditer(cell.source):
+            where.setdefault(m["name"], []).append(cell.number)
+    return where
+
+
+def definitions_of(cells: list[Cell], name: str) -> list[int]:
+    """The cells with a top-level ``def name(`` or ``class name``."""
+    pattern = re.compile(rf"^(?:async\s+)?(?:def|class)\s+{re.escape(name)}\b", re.MULTILINE)
+    return [c.number for c in cells if pattern.search(c.source)]
+
+
+def identify(sub: Submission, course: Course) -> None:
+    """Which course notebook a readable submission is: by its file name, else by its markers."""
+    if sub.problem:
+        return
+    found = markers_in(sub.cells)
+    if sub.named:
+        own = {ex.name for ex in course.notebooks[sub.named].exercises}
+        defined = any(definitions_of(sub.cells, n) for n in own)
+        if own and not (own & set(found)) and not defined:
+            sub.problem = (f"not a notebook of this course: it is named {sub.named}.ipynb, but none of "
+                           "its exercises is in it")
+            return
+        sub.notebook = sub.named
+        return
+    best, score = None, 0
+    for name, nb in course.notebooks.items():
+        common = len({ex.name for ex in nb.exercises} & set(found))
+        if common > score:
+            best, score = name, common
+    if best is None:
+        sub.problem = "not a notebook of this course: none of the course's exercise markers is in it"
+        return
+    sub.notebook = best
+    sub.notes.append(f"{sub.relpath} is graded as {best}.ipynb, by the exercises it contains")
+
+
+def assign(subs: list[Submission], course: Course) -> None:
+    """One submission per student and notebook: an exactly named file wins over a copy."""
+    chosen: dict[tuple[str, str], Submission] = {}
+    for sub in sorted(subs, key=lambda s: (s.student, s.named is None, s.relpath)):
+        if sub.problem or sub.notebook is None:
+            continue
+        if sub.notebook not in course.notebooks:
+            sub.ignored = f"{sub.relpath} is not graded: {sub.notebook} is not part of this assignment"
+            continue
+        key = (sub.student, sub.notebook)
+        if key in chosen:
+            sub.ignored = f"{sub.relpath} is not graded: it is another copy of {sub.notebook}, and " \
+                          f"{chosen[key].relpath} is graded instead"
+            continue
+        chosen[key] = sub
