@@ -6,7 +6,6 @@ as ``h: (N, T, H)`` with ``h[:, t - 1]`` holding h_t (the initial state h_0 is n
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -14,10 +13,7 @@ import numpy as np
 
 from course_utils import reference as ref
 
-with warnings.catch_warnings():
-    # Without ipywidgets, tqdm.auto warns and falls back to text progress bars, which is fine.
-    warnings.simplefilter("ignore")
-    from tqdm.auto import tqdm
+from tqdm import tqdm  # text progress bars: they work in Jupyter, in saved notebooks and in terminals
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt

@@ -18,16 +18,13 @@ Everything else (output layer, loss, gradient clipping, Adam) comes from
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns and draws text bars: fine
-    warnings.simplefilter("ignore")
-    from tqdm.auto import tqdm
+from tqdm import tqdm  # text progress bars: they work in Jupyter, in saved notebooks and in terminals
 
 from .reference import (
     adam_step,
