@@ -39,6 +39,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# Notebook 09 (forecasting): NumPy and PyTorch references in one module, loaded on first use.
+_TORCH.update({"standardize": "forecasting", "make_windows": "forecasting", "LSTMForecaster": "forecasting"})
+
+
 __all__ = [
     "sigmoid", "softmax", "numerical_gradient", "clip_grad_norm",
     "rnn_step_forward", "rnn_forward", "temporal_affine_forward",
