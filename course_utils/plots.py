@@ -30,3 +30,28 @@ def plot_hidden_states(h: np.ndarray, ax: plt.Axes | None = None, title: str = "
         ax.figure.colorbar(image, ax=ax, label="h[t, i]", pad=0.01)
     ax.set(title=title, xlabel="time step t", ylabel="hidden unit i")
     return ax
+
+
+def plot_confusion_matrix(cm: np.ndarray, class_names: list[str] | tuple[str, ...], ax: plt.Axes | None = None,
+                          title: str = "Confusion matrix") -> plt.Axes:
+    """A classifier's confusion matrix as an annotated image (notebook 08).
+
+    cm: int (C, C), cm[i, j] the number of examples of true class i predicted as class j
+    (rows: true class, columns: predicted class). Each cell shows its count and the share
+    of its row (the true class); the colour is that share, so the diagonal is the recall.
+    """
+    cm = np.asarray(cm)
+    C = len(class_names)
+    if cm.shape != (C, C):
+        raise ValueError(f"cm should be ({C}, {C}) for {C} classes, got shape {cm.shape}")
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.5, 3))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(C):
+        for j in range(C):
+            ax.text(j, i, f"{cm[i, j]}\n{share[i, j]:.0%}", ha="center", va="center",
+                    color="white" if share[i, j] > 0.6 else "black")
+    ax.set(xticks=range(C), yticks=range(C), xticklabels=class_names, yticklabels=class_names,
+           xlabel="predicted class", ylabel="true class", title=title)
+    return ax

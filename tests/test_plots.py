@@ -31,3 +31,23 @@ def test_plot_hidden_states_uses_the_given_axes_and_can_skip_the_colorbar():
 def test_plot_hidden_states_refuses_a_batch():
     with pytest.raises(ValueError, match=r"h\[n\]"):
         plot_hidden_states(np.zeros((2, 5, 3)))
+
+
+def test_plot_confusion_matrix_shows_counts_and_row_shares_with_labels():
+    from course_utils.plots import plot_confusion_matrix
+
+    cm = np.array([[8, 2], [0, 10]])
+    ax = plot_confusion_matrix(cm, ["negative", "positive"], title="cm")
+    (image,) = ax.get_images()
+    np.testing.assert_allclose(image.get_array(), [[0.8, 0.2], [0.0, 1.0]])  # each row's share
+    assert [t.get_text() for t in ax.texts] == ["8\n80%", "2\n20%", "0\n0%", "10\n100%"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["negative", "positive"]
+    assert ax.get_title() == "cm" and "predicted" in ax.get_xlabel() and "true" in ax.get_ylabel()
+    plt.close(ax.figure)
+
+
+def test_plot_confusion_matrix_refuses_a_matrix_of_the_wrong_size():
+    from course_utils.plots import plot_confusion_matrix
+
+    with pytest.raises(ValueError, match=r"\(3, 3\)"):
+        plot_confusion_matrix(np.zeros((2, 2)), ["a", "b", "c"])

@@ -43,6 +43,10 @@ def __getattr__(name: str):
 _TORCH.update({"standardize": "forecasting", "make_windows": "forecasting", "LSTMForecaster": "forecasting"})
 
 
+# Notebook 08 (sentiment classification): masks and the bidirectional LSTM classifier.
+_TORCH.update({"padding_mask": "sentiment", "masked_mean": "sentiment", "SentimentLSTM": "sentiment"})
+
+
 __all__ = [
     "sigmoid", "softmax", "numerical_gradient", "clip_grad_norm",
     "rnn_step_forward", "rnn_forward", "temporal_affine_forward",
