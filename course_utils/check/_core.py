@@ -82,7 +82,8 @@ class Verdict:
 
 
 def describe(case: Case) -> str:
-    return f"{case.label} ({case.dtype.name})"
+    floats = any(isinstance(v, np.ndarray) and v.dtype.kind == "f" for v in case.args.values())
+    return f"{case.label} ({case.dtype.name})" if floats or type(case).dtype is not Case.dtype else case.label
 
 
 def relative_error(actual: np.ndarray, expected: np.ndarray) -> tuple[float, tuple]:
