@@ -243,7 +243,7 @@ WRONG = [
     ("LSTMForecaster", ForecasterHn, "h_n has shape (1, N, H)", "`forecast` has the wrong shape"),
     ("LSTMForecaster", ForecasterCellState, "cell state", "`forecast` is wrong"),
     # (N, W, D) times the upstream gradient (N, D) fails in the check's backward pass, before the shape is judged
-    ("LSTMForecaster", ForecasterAllSteps, "not every step of h (N, W, H)", "your code raised an error"),
+    ("LSTMForecaster", ForecasterAllSteps, "Take the last hidden state h[:, -1]", "`forecast` has the wrong shape"),
     ("LSTMForecaster", ForecasterThroughNumpy, "no .detach(), .numpy()", "`dlstm.weight_ih_l0` is wrong"),
     ("LSTMForecaster", ForecasterRenamed, "missing head.bias, head.weight", "does not have the expected form"),
     ("LSTMForecaster", ForecasterNotBatchFirst, "", "`forecast`"),

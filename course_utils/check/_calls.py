@@ -219,6 +219,8 @@ def _backward(outputs, douts, wrt):
     """Backpropagate sum(out * dout) and collect the gradients of `wrt` (name -> tensor)."""
     import torch
 
+    if any(tuple(getattr(outputs[k], "shape", ())) != d.shape for k, d in douts.items()):
+        return {}  # an output of the wrong shape: the judge reports that, with its hint
     loss = sum((outputs[k] * to_tensor(d)).sum() for k, d in douts.items())
     if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
         raise ReturnError("the outputs do not depend on the inputs through autograd: keep to torch "
@@ -228,17 +230,47 @@ def _backward(outputs, douts, wrt):
                       else tensor_to_array(t.grad, f"d{k}")) for k, t in wrt.items()}
 
 
-def call_torch_function(funcs, args, returns, name, douts=None, grad_wrt=()):
-    """fn(*tensors) -> tensors; optionally backpropagate douts into the inputs named in grad_wrt."""
+RECURRENT_LAYERS = ("RNN", "LSTM", "GRU")
+
+
+def build_recurrent(kind, sizes, state):
+    """A batch-first float64 torch.nn.RNN / LSTM / GRU with fixed weights.
+
+    sizes: {"D", "H"} and optionally {"layers", "bidirectional"}; state: PyTorch's parameter
+    names (weight_ih_l0, ...) -> arrays of the matching shapes.
+    """
+    import torch
+
+    if kind not in RECURRENT_LAYERS:
+        raise ValueError(f"unknown recurrent layer {kind!r}")
+    cls = getattr(torch.nn, kind)
+    module = cls(sizes["D"], sizes["H"], num_layers=sizes.get("layers", 1),
+                 bidirectional=bool(sizes.get("bidirectional", False)), batch_first=True).to(torch.float64)
+    with torch.no_grad():
+        module.load_state_dict({k: to_tensor(v) for k, v in state.items()})
+    return module
+
+
+def call_torch_function(funcs, args, returns, name, douts=None, grad_wrt=(), modules=None):
+    """fn(*modules, *tensors) -> tensors; optionally backpropagate douts into the inputs named in grad_wrt.
+
+    modules: name -> (kind, sizes, state), recurrent layers built by ``build_recurrent`` and
+    passed first, in order (e.g. fn(lstm, x, lengths)); a module whose weights the learner's
+    code changes is reported as a modified input.
+    """
     import torch
 
     (fn,) = funcs
     torch.manual_seed(0)
+    built = {k: build_recurrent(*spec) for k, spec in (modules or {}).items()}
     tensors = {k: to_tensor(v, k in grad_wrt) if isinstance(v, np.ndarray) else v for k, v in args.items()}
-    result = _outputs(call_safely(fn, *tensors.values()), returns, name)
+    result = _outputs(call_safely(fn, *built.values(), *tensors.values()), returns, name)
     outputs = {k: tensor_to_array(v, k) for k, v in result.items() if k != "cache"}
     modified = [k for k, v in args.items() if isinstance(v, np.ndarray)
                 and not np.array_equal(tensors[k].detach().numpy(), v, equal_nan=True)]
+    modified += [k for k, (_, _, state) in (modules or {}).items()
+                 if any(not np.array_equal(p.detach().cpu().numpy(), state[p_name], equal_nan=True)
+                        for p_name, p in built[k].state_dict().items())]
     if douts:
         outputs.update(_backward(result, douts, {k: tensors[k] for k in grad_wrt}))
     return outputs, modified
@@ -308,3 +340,110 @@ CONVENTIONS.update({
     "torch_module": call_torch_module,
     "torch_load": call_torch_load,
 })
+
+
+# --- beam search over a fixed decoder (notebook 10) ----------------------------------------
+
+
+def decoder_step(decoder):
+    """A fixed decoder, built from plain arrays, as the step function that beam search calls:
+    step(tokens int (B,), hidden (B, H)) -> (log_probs (B, V), hidden (B, H)), in float64.
+
+    decoder["kind"] is "table": the next token's log-probabilities depend on the previous token
+    only, ``log_probs = decoder["log_probs"][tokens]`` with a (V, V) table, and the hidden state
+    passes through unchanged; or "gru": notebook 10's Decoder architecture one step at a time,
+    embedding (V, E) -> GRU cell (weight_ih (3H, E), weight_hh (3H, H), bias_ih, bias_hh) ->
+    linear layer (out_weight (V, H), out_bias (V,)) -> log_softmax.
+    Wrong arguments raise ValueError with a message that says what step expects.
+    """
+    import torch
+
+    table = embedding = cell = out = None
+    if decoder["kind"] == "table":
+        table = to_tensor(decoder["log_probs"])
+        V = H = None
+    else:
+        embedding = to_tensor(decoder["embedding"])
+        H = decoder["weight_hh"].shape[1]
+        cell = torch.nn.GRUCell(embedding.shape[1], H).to(torch.float64)
+        out = torch.nn.Linear(H, embedding.shape[0]).to(torch.float64)
+        with torch.no_grad():
+            for param, key in [(cell.weight_ih, "weight_ih"), (cell.weight_hh, "weight_hh"),
+                               (cell.bias_ih, "bias_ih"), (cell.bias_hh, "bias_hh"),
+                               (out.weight, "out_weight"), (out.bias, "out_bias")]:
+                param.copy_(to_tensor(decoder[key]))
+        V = embedding.shape[0]
+
+    def step(tokens, hidden):
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 1 or tokens.dtype != torch.long:
+            what = (f"a tensor of shape {tuple(tokens.shape)} and dtype {tokens.dtype}"
+                    if isinstance(tokens, torch.Tensor) else f"a {type(tokens).__name__}")
+            raise ValueError("step(tokens, hidden) wants tokens as a 1-D tensor of int64 token ids, "
+                             f"one per live hypothesis (B,), but got {what}")
+        if (not isinstance(hidden, torch.Tensor) or hidden.dim() != 2 or hidden.shape[0] != tokens.shape[0]
+                or (H is not None and hidden.shape[1] != H)):
+            what = f"shape {tuple(hidden.shape)}" if isinstance(hidden, torch.Tensor) else f"a {type(hidden).__name__}"
+            raise ValueError(f"step(tokens, hidden) wants hidden of shape (B, H) = ({tokens.shape[0]}, "
+                             f"{H if H is not None else 'H'}), one row per token, but got {what}")
+        if V is not None and (tokens.min() < 0 or tokens.max() >= V):
+            raise ValueError(f"step(tokens, hidden) got a token id outside 0..{V - 1}")
+        with torch.no_grad():
+            if table is not None:
+                return table[tokens], hidden.clone()
+            next_hidden = cell(embedding[tokens], hidden.to(torch.float64))
+            return torch.log_softmax(out(next_hidden), dim=-1), next_hidden
+    return step
+
+
+def _token_list(value, name):
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 1 or value.dtype.is_floating_point or value.dtype == torch.bool:
+            raise ReturnError(f"`{name}` should be a list of token ids (ints), or a 1-D integer tensor; "
+                              f"your code returned a tensor of shape {tuple(value.shape)} and dtype {value.dtype}.")
+        return np.array(value.detach().cpu().numpy(), dtype=np.int64)
+    if not isinstance(value, (list, tuple)):
+        raise ReturnError(f"`{name}` should be a list of token ids (ints), but your code returned a "
+                          f"{type(value).__name__}.")
+    ids = []
+    for v in value:
+        if isinstance(v, torch.Tensor) and v.dim() == 0 and not v.dtype.is_floating_point:
+            v = int(v)
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise ReturnError(f"`{name}` should hold token ids (ints), but it holds a {type(v).__name__}.")
+        ids.append(int(v))
+    return np.array(ids, dtype=np.int64)
+
+
+def _score(value, name):
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ReturnError(f"`{name}` should be one number, but your code returned a tensor of shape "
+                              f"{tuple(value.shape)}.")
+        value = value.detach().cpu().reshape(()).item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ReturnError(f"`{name}` should be a number (a float), but your code returned a {type(value).__name__}.")
+    return np.array(float(value), dtype=np.float64)
+
+
+def call_torch_beam_search(funcs, decoder, hidden, start_id, end_id, beam_width, max_len):
+    """fn(step, hidden (1, H), start_id, end_id, beam_width, max_len) -> (tokens, score), with
+    step the fixed decoder of ``decoder_step(decoder)``. Returns {"tokens": int (L,), "score": ()}."""
+    import torch
+
+    (fn,) = funcs
+    torch.manual_seed(0)
+    step = decoder_step(decoder)
+    h = to_tensor(hidden)
+    result = call_safely(fn, step, h, int(start_id), int(end_id), int(beam_width), int(max_len))
+    if not isinstance(result, tuple) or len(result) != 2:
+        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
+        raise ReturnError(f"beam_search should return two values (tokens, score), but it returned {got}.")
+    modified = [] if np.array_equal(h.detach().numpy(), hidden) else ["hidden"]
+    return {"tokens": _token_list(result[0], "tokens"), "score": _score(result[1], "score")}, modified
+
+
+CONVENTIONS["torch_beam_search"] = call_torch_beam_search

@@ -152,3 +152,104 @@ LAST_HIDDEN_STATE = TorchExercise(
            "crash": "the last real step of sequence n is lengths[n] - 1 (steps count from 0).",
            "dh": "only the picked positions of h should get a gradient; use indexing, not a copy via NumPy."},
 )
+
+# --- 7.6: running an nn.LSTM over a packed batch -------------------------------------------
+
+
+def lstm_state(g: np.random.Generator, D: int, H: int, layers: int = 1) -> dict:
+    """Random weights for a batch-first nn.LSTM, under PyTorch's parameter names."""
+    state = {}
+    for k in range(layers):
+        d = D if k == 0 else H
+        state[f"weight_ih_l{k}"] = g.standard_normal((4 * H, d)) / np.sqrt(d)
+        state[f"weight_hh_l{k}"] = g.standard_normal((4 * H, H)) / np.sqrt(H)
+        state[f"bias_ih_l{k}"] = g.standard_normal(4 * H) * 0.5
+        state[f"bias_hh_l{k}"] = g.standard_normal(4 * H) * 0.5
+    return state
+
+
+def _packed_cases(rng):
+    cases = []
+    for label, lengths, T, D, H, layers, seed in [
+            ("fixed lengths [3, 5, 2] (not sorted)", [3, 5, 2], 5, 4, 3, 1, 0),
+            ("random lengths, N=5, T=6, two layers", 5, 6, 3, 4, 2, None),
+            ("random lengths, N=T=4", 4, 4, 2, 3, 1, None),
+            ("one sequence, T=1", [1], 1, 3, 2, 1, None),
+            ("all sequences full length, T=3", [3, 3], 3, 2, 2, 1, None)]:
+        g = np.random.default_rng(int(rng.integers(0, 2**31)) if seed is None else seed)
+        if isinstance(lengths, int):  # N random lengths; the longest fills the batch, as after padding
+            N = lengths
+            lengths = g.integers(1, T + 1, size=N)
+            lengths[g.integers(0, N)] = T
+        lengths = np.array(lengths, dtype=np.int64)
+        x = g.standard_normal((len(lengths), T, D))
+        x[np.arange(T)[None, :] >= lengths[:, None]] = 0  # zero padding after each sequence's end
+        sizes = {"D": D, "H": H, "layers": layers}
+        cases.append(Case(f"{label}, D={D}, H={H}", {"x": x, "lengths": lengths}, options={"plan": {
+            "returns": ("last",), "name": "final_states_packed",
+            "douts": {"last": g.standard_normal((len(lengths), H))}, "grad_wrt": ("x",),
+            "modules": {"lstm": ("LSTM", sizes, lstm_state(g, D, H, layers))}}}))
+    return cases
+
+
+def _packed_mistake(run):
+    """What a learner's function returns when it does `run(lstm, x, lengths)` (tensors in, last out)."""
+    def outputs(case):
+        import torch
+
+        from ._calls import build_recurrent
+
+        plan = case.options["plan"]
+        lstm = build_recurrent(*plan["modules"]["lstm"])
+        with torch.no_grad():
+            last = run(lstm, torch.from_numpy(case.args["x"]), torch.from_numpy(case.args["lengths"]))
+        return {"last": last.numpy()}
+    return outputs
+
+
+def _pack(x, lengths, batch_first=True):
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    return pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+
+
+def _unpacked_h_n(lstm, x, lengths):
+    return lstm(x)[1][0][-1]
+
+
+def _first_layer(lstm, x, lengths):
+    return lstm(_pack(x, lengths))[1][0][0]
+
+
+def _padded_output_last_step(lstm, x, lengths):
+    from torch.nn.utils.rnn import pad_packed_sequence
+
+    out, _ = pad_packed_sequence(lstm(_pack(x, lengths))[0], batch_first=True, total_length=x.shape[1])
+    return out[:, -1]
+
+
+def _time_major_pack(lstm, x, lengths):
+    return lstm(_pack(x, lengths, batch_first=False))[1][0][-1]
+
+
+PACK_CALL = "nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)"
+FINAL_STATES_PACKED = TorchExercise(
+    "final_states_packed", "torch_function", "final_states_packed", _packed_cases, ("last", "dx"),
+    mistakes=[
+        Mistake("h_n of a padded batch is the state after the last *padded* step, not after each sequence's "
+                f"end: pack x first, {PACK_CALL}, and run the LSTM on the packed batch.",
+                _packed_mistake(_unpacked_h_n)),
+        Mistake("h_n[0] is the state of the first layer; with several layers the top layer's is h_n[-1].",
+                _packed_mistake(_first_layer)),
+        Mistake("pad_packed_sequence puts zeros after each sequence's end, so out[:, -1] is zero for every "
+                "sequence shorter than the batch: return h_n[-1], the LSTM's last state of each sequence.",
+                _packed_mistake(_padded_output_last_step)),
+        Mistake("x was packed as if it were time-major (T, N, D): pass batch_first=True to "
+                "pack_padded_sequence, since x is (N, T, D).", _packed_mistake(_time_major_pack)),
+    ],
+    hints={"last": f"packed = {PACK_CALL}; _, (h_n, c_n) = lstm(packed); return h_n[-1].",
+           "last.shape": "h_n has one row per layer, (layers, N, H): return the top layer only, h_n[-1], (N, H).",
+           "crash": f"pack with {PACK_CALL}: x is batch-first, and the lengths come in no particular order "
+                    "(they must be on the CPU: lengths.cpu()).",
+           "dx": "the padding must never be read: run the LSTM on the packed batch, not on x itself."},
+)
