@@ -10,15 +10,12 @@ forecasts and their targets are ``(N, K, D)``; a one-step predictor maps ``(N, W
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns and draws text bars: fine
-    warnings.simplefilter("ignore")
-    from tqdm.auto import tqdm
+from tqdm import tqdm  # text progress bars: they work in Jupyter, in saved notebooks and in terminals
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # windows (N, W, D) -> next values (N, D)
 

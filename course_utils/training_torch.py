@@ -10,7 +10,6 @@ Shapes: N examples, T tokens (padded with 0 after each sequence's end), C classe
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -35,9 +34,7 @@ def fit_classifier(model: nn.Module, tokens: np.ndarray, lengths: np.ndarray, la
     Returns {"loss": float array (steps,), the loss of every step, "steps_per_epoch": int,
     "seconds": wall-clock time}. The model is left in eval mode.
     """
-    with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns and draws text bars: fine
-        warnings.simplefilter("ignore")
-        from tqdm.auto import tqdm
+    from tqdm import tqdm  # text progress bars: they work in Jupyter, in saved notebooks and in terminals
 
     rng = np.random.default_rng(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
