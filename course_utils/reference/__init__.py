@@ -47,6 +47,11 @@ _TORCH.update({"standardize": "forecasting", "make_windows": "forecasting", "LST
 _TORCH.update({"padding_mask": "sentiment", "masked_mean": "sentiment", "SentimentLSTM": "sentiment"})
 
 
+# Notebooks 10 and 11 (seq2seq, attention): the encoder-decoder, beam search, additive attention.
+_TORCH.update({name: "seq2seq" for name in
+               ("Encoder", "Decoder", "beam_search", "AdditiveAttention", "AttentionDecoder")})
+
+
 __all__ = [
     "sigmoid", "softmax", "numerical_gradient", "clip_grad_norm",
     "rnn_step_forward", "rnn_forward", "temporal_affine_forward",

@@ -1,0 +1,375 @@
+"""Checks of notebook 10: the encoder over padded sequences, the decoder, and beam search."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._calls import run_plan
+from ._core import Case, Mistake
+from ._exercise_torch import TorchExercise
+
+
+def _seed(rng, seed):
+    return np.random.default_rng(int(rng.integers(0, 2**31)) if seed is None else seed)
+
+
+def _gru_state(g, prefix, E, H):
+    """Weights of a one-layer nn.GRU named as in a module whose GRU is ``prefix``."""
+    return {f"{prefix}.weight_ih_l0": g.standard_normal((3 * H, E)) / np.sqrt(E),
+            f"{prefix}.weight_hh_l0": g.standard_normal((3 * H, H)) / np.sqrt(H),
+            f"{prefix}.bias_ih_l0": g.standard_normal(3 * H) * 0.5,
+            f"{prefix}.bias_hh_l0": g.standard_normal(3 * H) * 0.5}
+
+
+def _padded_tokens(g, lengths, S, V, pad_id=0):
+    """int (N, S): random ids in 1..V-1 (never the padding id 0), pad_id after each length."""
+    tokens = np.full((len(lengths), S), pad_id, dtype=np.int64)
+    for n, L in enumerate(lengths):
+        tokens[n, :L] = g.integers(1, V, size=L)
+    return tokens
+
+
+def _module(case, cls_name):
+    """The reference module of a case, with the case's weights, in float64 and eval mode."""
+    import torch
+
+    from course_utils.reference import seq2seq
+
+    plan = case.options["plan"]
+    module = getattr(seq2seq, cls_name)(*plan["init"].values()).to(torch.float64)
+    module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in plan["state"].items()})
+    return module.eval()
+
+
+def _tensors(case):
+    import torch
+
+    return {k: torch.from_numpy(np.array(v)) for k, v in case.args.items()}
+
+
+def _arrays(**tensors):
+    return {k: v.detach().numpy() for k, v in tensors.items()}
+
+
+# --- 10.1: Encoder ----------------------------------------------------------------------------
+
+ENCODER_PARAMS = ("embedding.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0")
+
+
+def _encoder_case(label, src, lengths, state, sizes, g):
+    V, E, H = sizes
+    N, S = src.shape
+    return Case(label, {"src": src, "lengths": np.asarray(lengths, dtype=np.int64)}, options={"plan": {
+        "init": {"vocab_size": V, "embed_size": E, "hidden_size": H}, "state": state,
+        "returns": ("outputs", "final"), "name": "Encoder",
+        "douts": {"outputs": g.standard_normal((N, S, H)), "final": g.standard_normal((N, H))}, "grad_wrt": ()}})
+
+
+def _encoder_cases(rng):
+    cases = []
+    g = np.random.default_rng(0)
+    sizes = V, E, H = 9, 4, 5
+    lengths, S = np.array([6, 3, 1, 4]), 6
+    state = {"embedding.weight": g.standard_normal((V, E)), **_gru_state(g, "rnn", E, H)}
+    src = _padded_tokens(g, lengths, S, V)
+    cases.append(_encoder_case(f"fixed weights and tokens, lengths {lengths.tolist()} (not sorted), S={S}",
+                               src, lengths, state, sizes, g))
+    noisy = src.copy()
+    noisy[src == 0] = g.integers(1, V, size=int((src == 0).sum()))
+    cases.append(_encoder_case("the same batch with other ids than <pad> at the padded positions (they must "
+                               "not be read)", noisy, lengths, state, sizes, g))
+    for label, (N, S, V, E, H), full in [("random weights, N=6, S=7, V=11, E=3, H=4", (6, 7, 11, 3, 4), False),
+                                         ("random weights, one sequence of length 1", (1, 1, 5, 2, 3), False),
+                                         ("random weights, H=1", (3, 5, 6, 2, 1), False),
+                                         ("random weights, no padding (every length is S=4)", (3, 4, 7, 3, 2), True)]:
+        g = _seed(rng, None)
+        lengths = np.full(N, S) if full else g.integers(1, S + 1, size=N)
+        lengths[0] = S  # a batch is padded to its longest sequence
+        if N > 2 and not full:
+            lengths[1] = 1
+        state = {"embedding.weight": g.standard_normal((V, E)), **_gru_state(g, "rnn", E, H)}
+        cases.append(_encoder_case(label, _padded_tokens(g, lengths, S, V), lengths, state, (V, E, H), g))
+    return cases
+
+
+def _encoder_mistake(kind):
+    def outputs(case):
+        import torch
+
+        enc, t = _module(case, "Encoder"), _tensors(case)
+        src, lengths = t["src"], t["lengths"]
+        with torch.no_grad():
+            if kind in ("no packing", "no packing, right final"):
+                outputs, h_n = enc.rnn(enc.embedding(src))  # the GRU reads the padding too
+                final = h_n[0] if kind == "no packing" else outputs[torch.arange(len(lengths)), lengths - 1]
+            else:
+                outputs, final = enc(src, lengths)
+                final = outputs[:, -1]  # zeros for every sequence shorter than S
+        return _arrays(outputs=outputs, final=final)
+    return outputs
+
+
+ENCODER = TorchExercise(
+    "Encoder", "torch_module", "Encoder", _encoder_cases, ("outputs", "final", *[f"d{p}" for p in ENCODER_PARAMS]),
+    mistakes=[
+        Mistake("the GRU read the padding too: `outputs` is not 0 at the padded positions, and `final` is the "
+                "state after the last *padded* position. Pack the batch with pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, "
+                "enforce_sorted=False) so that each sequence stops at its own length.",
+                _encoder_mistake("no packing")),
+        Mistake("`final` is right, but the GRU read the padding, so `outputs` is not 0 at the padded positions: "
+                "pack the batch, and unpack it with pad_packed_sequence(..., batch_first=True, "
+                "total_length=src.shape[1]), which puts zeros there.", _encoder_mistake("no packing, right final")),
+        Mistake("outputs[:, -1] is the last *column* of the padded outputs, which is 0 for every sequence shorter "
+                "than S: take h_n, the GRU's second return value, which holds each sequence's state after its "
+                "last real token.", _encoder_mistake("last column")),
+    ],
+    hints={"outputs": "embed, pack (pack_padded_sequence with enforce_sorted=False), run self.rnn, unpack with "
+                      "pad_packed_sequence(..., batch_first=True, total_length=src.shape[1]).",
+           "final": "final is h_n[0]: h_n, the GRU's second return value, is (1, N, H) and holds each "
+                    "sequence's state after its last real token.",
+           "final.shape": "final should be (N, H): for a one-layer GRU h_n is (1, N, H), so take h_n[0].",
+           "outputs.shape": "outputs should be (N, S, H): unpack with pad_packed_sequence(packed, batch_first=True, "
+                            "total_length=src.shape[1]) and keep only its first return value.",
+           "crash": "pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False): the "
+                    "lengths must be on the CPU, and they are not sorted; a packed sequence goes into self.rnn "
+                    "as it is, and pad_packed_sequence returns (outputs, lengths)."},
+)
+ENCODER.hints.update({f"d{p}": "the outputs are right, so autograd's gradients follow: keep to torch operations "
+                               "(no .detach(), .numpy() or in-place changes)." for p in ENCODER_PARAMS})
+
+# --- 10.2: Decoder ----------------------------------------------------------------------------
+
+DECODER_PARAMS = ("embedding.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0",
+                  "out.weight", "out.bias")
+
+
+def _decoder_cases(rng):
+    cases = []
+    for label, (N, T, V, E, H), seed in [("fixed inputs, N=3, T=4, V=6, E=3, H=5", (3, 4, 6, 3, 5), 0),
+                                         ("random inputs, one step (T=1), N=4", (4, 1, 7, 2, 3), None),
+                                         ("random inputs, N=1", (1, 5, 5, 3, 4), None),
+                                         ("random inputs, H=1", (2, 3, 6, 2, 1), None),
+                                         ("random inputs, N=5, T=6, V=9, E=4, H=4", (5, 6, 9, 4, 4), None)]:
+        g = _seed(rng, seed)
+        state = {"embedding.weight": g.standard_normal((V, E)), **_gru_state(g, "rnn", E, H),
+                 "out.weight": g.standard_normal((V, H)) / np.sqrt(H), "out.bias": g.standard_normal(V) * 0.5}
+        args = {"tokens": g.integers(0, V, size=(N, T)), "hidden": np.tanh(g.standard_normal((N, H)))}
+        cases.append(Case(label, args, options={"plan": {
+            "init": {"vocab_size": V, "embed_size": E, "hidden_size": H}, "state": state,
+            "returns": ("logits", "hidden"), "name": "Decoder",
+            "douts": {"logits": g.standard_normal((N, T, V)), "hidden": g.standard_normal((N, H))},
+            "grad_wrt": ("hidden",)}}))
+    return cases
+
+
+def _decoder_mistake(kind):
+    def outputs(case):
+        import torch
+
+        dec, t = _module(case, "Decoder"), _tensors(case)
+        with torch.no_grad():
+            h0 = torch.zeros_like(t["hidden"]) if kind == "zeros" else t["hidden"]
+            states, h_n = dec.rnn(dec.embedding(t["tokens"]), h0[None])
+            logits, hidden = dec.out(states), h_n[0]
+            if kind == "log_softmax":
+                logits = torch.log_softmax(logits, dim=-1)
+            elif kind == "softmax":
+                logits = torch.softmax(logits, dim=-1)
+            elif kind == "first state":
+                hidden = states[:, 0]
+        return _arrays(logits=logits, hidden=hidden)
+    return outputs
+
+
+DECODER = TorchExercise(
+    "Decoder", "torch_module", "Decoder", _decoder_cases,
+    ("logits", "hidden", *[f"d{p}" for p in DECODER_PARAMS], "dhidden"),
+    mistakes=[
+        Mistake("the decoder started from zeros, ignoring `hidden`, the encoder's summary of the input: pass "
+                "it to the GRU as its initial state, hidden[None] (shape (1, N, H)).", _decoder_mistake("zeros")),
+        Mistake("these are log-probabilities: return the raw scores (logits) of self.out; the loss, "
+                "F.cross_entropy, applies log_softmax itself.", _decoder_mistake("log_softmax")),
+        Mistake("these are probabilities: return the raw scores (logits) of self.out; the loss, "
+                "F.cross_entropy, applies the softmax itself.", _decoder_mistake("softmax")),
+        Mistake("the returned `hidden` is the state after the first token; it should be the state after "
+                "the *last* one (h_n[0]), from which decoding continues.", _decoder_mistake("first state")),
+    ],
+    hints={"logits": "embed the tokens (N, T, E), run self.rnn from hidden[None], and apply self.out to every "
+                     "step's state: (N, T, H) -> (N, T, V).",
+           "hidden": "return the GRU's final state h_n[0], (N, H).",
+           "hidden.shape": "hidden should be (N, H): the GRU returns h_n as (1, N, H), so take h_n[0].",
+           "logits.shape": "logits should be (N, T, V): apply self.out to the states of every step, not only "
+                           "to the last one.",
+           "crash": "nn.GRU(batch_first=True) wants the initial state as (1, N, H): pass hidden[None] "
+                    "(or hidden.unsqueeze(0)), and take h_n[0] to return (N, H)."},
+)
+DECODER.hints.update({f"d{p}": "the outputs are right, so autograd's gradients follow: keep to torch operations "
+                               "(no .detach(), .numpy() or in-place changes)." for p in (*DECODER_PARAMS, "hidden")})
+
+# --- 10.3: beam_search --------------------------------------------------------------------------
+
+PAD, START, END = 0, 1, 2
+
+
+def _table(probs):
+    """A (V, V) table of log-probabilities from rows of (unnormalised) probabilities."""
+    p = np.asarray(probs, dtype=np.float64)
+    return np.log(p / p.sum(axis=1, keepdims=True))
+
+
+# Tokens: 0 <pad>, 1 <start>, 2 <end>, 3 "a", 4 "b". After <start>, "a" is likelier than "b"; after
+# "a" anything may follow; after "b", almost surely <end>. Greedy takes "a" and never ends;
+# a beam of two keeps "b" too, and finds "b <end>" (probability 0.4 * 0.9 = 0.36).
+GREEDY_FAILS = _table([
+    [1e-3, 1e-3, 0.2, 0.4, 0.4],  # after <pad> (never used)
+    [1e-3, 1e-3, 0.09, 0.5, 0.4],  # after <start>
+    [1e-3, 1e-3, 0.4, 0.3, 0.3],  # after <end> (never used by a right beam search)
+    [1e-3, 1e-3, 0.32, 0.35, 0.33],  # after "a"
+    [1e-3, 1e-3, 0.9, 0.05, 0.05],  # after "b"
+])
+
+
+# Tokens: 0 <pad>, 1 <start>, 2 <end>, 3 "a", 4 "b", 5 "x", 6 "p", 7 "q", 8 "r". With a beam of two,
+# "a <end>" (0.225) finishes at step 2 and the beam shrinks to one hypothesis, which follows
+# "b x p r <end>" (0.75 * 0.85 * 0.52 * 0.9 * 1 = 0.298). A beam that stays two wide also keeps
+# "b x q" at step 3 and finds "b x q <end>" (0.306), which this beam search does not look for.
+_RARE = 1e-3
+FINISHED_SHRINK = _table([
+    [_RARE] * 9,  # after <pad> (never used)
+    [_RARE, _RARE, _RARE, 0.25, 0.75, _RARE, _RARE, _RARE, _RARE],  # after <start>: "b" likelier than "a"
+    [_RARE] * 9,  # after <end> (never used)
+    [_RARE, _RARE, 0.9, _RARE, _RARE, _RARE, _RARE, _RARE, _RARE],  # after "a": <end>
+    [_RARE, _RARE, _RARE, 0.15, _RARE, 0.85, _RARE, _RARE, _RARE],  # after "b": "x"
+    [_RARE, _RARE, _RARE, _RARE, _RARE, _RARE, 0.52, 0.48, _RARE],  # after "x": "p" or "q"
+    [_RARE, _RARE, 0.1, _RARE, _RARE, _RARE, _RARE, _RARE, 0.9],  # after "p": "r"
+    [_RARE, _RARE, 1.0, _RARE, _RARE, _RARE, _RARE, _RARE, _RARE],  # after "q": <end>
+    [_RARE, _RARE, 1.0, _RARE, _RARE, _RARE, _RARE, _RARE, _RARE],  # after "r": <end>
+])
+
+
+def _gru_decoder(g, V, E, H, end_bias=-1.0):
+    """Random weights of notebook 10's Decoder architecture (one step at a time), as plain arrays.
+    A negative end_bias makes <end> less likely, so that hypotheses grow longer than one token."""
+    return {"kind": "gru", "embedding": g.standard_normal((V, E)),
+            "weight_ih": g.standard_normal((3 * H, E)) / np.sqrt(E), "weight_hh": g.standard_normal((3 * H, H)) * 1.5,
+            "bias_ih": g.standard_normal(3 * H) * 0.5, "bias_hh": g.standard_normal(3 * H) * 0.5,
+            "out_weight": g.standard_normal((V, H)) * 2.0,
+            "out_bias": np.where(np.arange(V) == END, end_bias, g.standard_normal(V) * 0.5)}
+
+
+def _beam_case(label, decoder, hidden, beam_width, max_len):
+    return Case(label, {"decoder": decoder, "hidden": hidden, "start_id": START, "end_id": END,
+                        "beam_width": beam_width, "max_len": max_len})
+
+
+def _beam_cases(rng):
+    no_state = np.zeros((1, 2))  # the table decoders ignore their state
+    cases = [_beam_case("a decoder on which greedy decoding fails, beam width 2, max_len 4",
+                        {"kind": "table", "log_probs": GREEDY_FAILS}, no_state, 2, 4),
+             _beam_case("the same decoder, beam width 1 (greedy decoding), max_len 4",
+                        {"kind": "table", "log_probs": GREEDY_FAILS}, no_state, 1, 4),
+             _beam_case("a decoder on which a hypothesis finishes early, beam width 2, max_len 6",
+                        {"kind": "table", "log_probs": FINISHED_SHRINK}, no_state, 2, 6)]
+    g = np.random.default_rng(35)  # a decoder on which beam and greedy differ, with a 4-token answer
+    cases.append(_beam_case("a fixed GRU decoder, V=7, H=4, beam width 3, max_len 6", _gru_decoder(g, 7, 3, 4),
+                            np.tanh(g.standard_normal((1, 4))), 3, 6))
+    for label, (V, E, H, width, max_len) in [("a random GRU decoder, V=8, H=5, beam width 4, max_len 7", (8, 3, 5, 4, 7)),
+                                             ("a random GRU decoder, V=6, H=3, beam width 2, max_len 5", (6, 2, 3, 2, 5)),
+                                             ("a random GRU decoder, H=1, beam width 5, max_len 6", (7, 2, 1, 5, 6))]:
+        g = _seed(rng, None)
+        cases.append(_beam_case(label, _gru_decoder(g, V, E, H), np.tanh(g.standard_normal((1, H))), width, max_len))
+    return cases
+
+
+def _beam_variant(kind):
+    """beam_search as a learner with a given misunderstanding writes it."""
+    def search(step, hidden, start_id, end_id, beam_width, max_len):
+        import torch
+
+        from course_utils.reference import beam_search
+
+        if kind == "greedy":
+            return beam_search(step, hidden, start_id, end_id, 1, max_len)
+        if kind in ("with start", "without end", "probability"):
+            tokens, score = beam_search(step, hidden, start_id, end_id, beam_width, max_len)
+            if kind == "with start":
+                return [start_id] + tokens, score
+            if kind == "without end":
+                return [t for t in tokens if t != end_id], score
+            return tokens, float(np.exp(score))
+        sequences, scores = [[]], torch.zeros(1, dtype=hidden.dtype)
+        tokens, finished = torch.full((1,), start_id, dtype=torch.long), []
+        for _ in range(max_len):
+            log_probs, hidden = step(tokens, hidden)
+            V = log_probs.shape[1]
+            candidates = (scores[:, None] + log_probs).reshape(-1)
+            width = beam_width if kind in ("full width", "no end") else beam_width - len(finished)
+            top_scores, top = candidates.topk(min(width, candidates.numel()))
+            parents, next_tokens = top // V, top % V
+            live = [k for k in range(len(top)) if kind == "no end" or int(next_tokens[k]) != end_id]
+            finished += [(sequences[int(parents[k])] + [end_id], float(top_scores[k]))
+                         for k in range(len(top)) if k not in live]
+            if not live:
+                break
+            sequences = [sequences[int(parents[k])] + [int(next_tokens[k])] for k in live]
+            keep = torch.tensor(live)
+            tokens, scores, hidden = next_tokens[keep], top_scores[keep], hidden[parents[keep]]
+        if not finished:
+            finished = [(s, float(v)) for s, v in zip(sequences, scores)]
+        return max(finished, key=lambda pair: pair[1])
+
+    def outputs(case):
+        return run_plan((search,), "torch_beam_search", dict(case.args))[0]
+    return outputs
+
+
+class BeamSearchExercise(TorchExercise):
+    """beam_search(step, hidden, start_id, end_id, beam_width, max_len) -> (tokens, score), run on fixed
+    decoders built in the child from plain arrays (the ``torch_beam_search`` convention)."""
+
+    def plan(self, case):
+        return self.convention, dict(case.args)
+
+    def tolerance(self, case, name):
+        return 1e-5  # a score summed partly in float32 is still right; real mistakes are off by > 1e-2
+
+    def judge(self, case, outputs, modified=()):
+        expected = self.expected(case)
+        tokens = outputs.get("tokens")
+        if tokens is not None and (tokens.shape != expected["tokens"].shape
+                                   or not np.array_equal(tokens, expected["tokens"])):
+            score = outputs.get("score")
+            got = f"{tokens.tolist()}" + (f" (score {float(score):.4f})" if score is not None else "")
+            want = f"{expected['tokens'].tolist()} (score {float(expected['score']):.4f})"
+            hint = self.known_mistake(case, outputs) or self.hints["tokens"]
+            return self.fail(case, "the returned tokens are not the best hypothesis of the beam",
+                             f"tokens: {got}, expected {want}", hint, "tokens")
+        return super().judge(case, outputs, modified)
+
+
+BEAM_SEARCH = BeamSearchExercise(
+    "beam_search", "torch_beam_search", "beam_search", _beam_cases, ("tokens", "score"),
+    mistakes=[
+        Mistake("that is greedy decoding's answer: keep the beam_width best extensions at each step, not only "
+                "the best one.", _beam_variant("greedy")),
+        Mistake("a finished hypothesis should shrink the beam by one: keep the best beam_width - len(finished) "
+                "extensions at each step, not always beam_width.", _beam_variant("full width")),
+        Mistake("a hypothesis that produces <end> is finished: set it aside (with its score) and do not "
+                "extend it further.", _beam_variant("no end")),
+        Mistake("leave <start> out of the returned tokens: return only the tokens the decoder produced.",
+                _beam_variant("with start")),
+        Mistake("keep the final <end> in the returned tokens: it is part of the hypothesis, and its "
+                "log-probability is part of the score.", _beam_variant("without end")),
+        Mistake("the score is the sum of the log-probabilities of the tokens (a negative number), not the "
+                "probability of the sequence.", _beam_variant("probability")),
+    ],
+    hints={"tokens": "at each step: log_probs, hidden = step(tokens, hidden); score every extension as its "
+                     "hypothesis's score + log_probs (B, V); keep the best beam_width - len(finished) of the "
+                     "B * V; set aside those that end with <end>; continue the others from their parents' "
+                     "states, hidden[parents].",
+           "score": "the score of a hypothesis is the sum of the log-probabilities of all its tokens, the "
+                    "final <end> included.",
+           "crash": "step takes tokens as a 1-D int64 tensor (B,), the last token of each live hypothesis, "
+                    "and hidden (B, H), one row per hypothesis: at the first step torch.tensor([start_id]) and "
+                    "the given hidden (1, H); later the kept hypotheses' last tokens and their parents' states, "
+                    "hidden[parents]."},
+)

@@ -1,0 +1,150 @@
+"""Reference pieces of notebooks 10 and 11: an encoder-decoder, beam search, additive attention.
+
+Shapes: N batch, S source length, T target length, E embedding size, H hidden size,
+A attention size, V vocabulary size. Token ids are int64; ``lengths`` are int64 on the CPU;
+``src_mask`` is bool (N, S), True at real (not padded) positions. Padding is at the end.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+class Encoder(nn.Module):
+    """Embedding + one-layer GRU over padded source sequences.
+
+    forward(src int (N, S), lengths int (N,)) -> outputs (N, S, H), final (N, H):
+    outputs[n, s] is the state after reading src[n, :s + 1] (zeros at padded positions) and
+    final[n] the state after the last real token of sequence n. The GRU never reads padding.
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True)
+
+    def forward(self, src, lengths):
+        embedded = self.embedding(src)  # (N, S, E)
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_outputs, h_n = self.rnn(packed)  # h_n (1, N, H): after each sequence's last real token
+        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=src.shape[1])
+        return outputs, h_n[0]
+
+
+class Decoder(nn.Module):
+    """Embedding + one-layer GRU + linear output layer; reads tokens, predicts the next ones.
+
+    forward(tokens int (N, T), hidden (N, H)) -> logits (N, T, V), hidden (N, H): with T the
+    whole target it is teacher forcing; with T = 1, one step of decoding. ``hidden`` is the
+    state to start from (the encoder's final state); the returned one is the state after
+    the last token.
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True)
+        self.out = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, tokens, hidden):
+        embedded = self.embedding(tokens)  # (N, T, E)
+        states, h_n = self.rnn(embedded, hidden[None])  # the GRU wants the state as (1, N, H)
+        return self.out(states), h_n[0]
+
+
+def beam_search(step: Callable, hidden: torch.Tensor, start_id: int, end_id: int, beam_width: int,
+                max_len: int) -> tuple[list[int], float]:
+    """The most probable output sequence that a beam of width ``beam_width`` finds.
+
+    step(tokens int (B,), hidden (B, H)) -> (log_probs (B, V), hidden (B, H)): one decoder
+    step for B hypotheses at once. hidden: (1, H), the state to start from.
+
+    Every hypothesis starts from <start>; its score is the sum of the log-probabilities of
+    its tokens. At each step every live hypothesis is extended by every token, and the best
+    ``beam_width - len(finished)`` extensions are kept: an extension that ends with end_id is
+    finished and leaves the beam, which shrinks by one (as in Jurafsky and Martin's *Speech
+    and Language Processing*). The search stops when the beam is empty or after max_len
+    steps. Returns the tokens (without <start>, with the final <end> if any) and the score of
+    the best finished hypothesis, or of the best live one if none finished.
+    """
+    sequences: list[list[int]] = [[]]  # the live hypotheses' tokens so far
+    scores = torch.zeros(1, dtype=hidden.dtype, device=hidden.device)  # (B,): their scores
+    tokens = torch.full((1,), start_id, dtype=torch.long, device=hidden.device)  # (B,): their last tokens
+    finished: list[tuple[list[int], float]] = []
+    for _ in range(max_len):
+        log_probs, hidden = step(tokens, hidden)  # (B, V), (B, H)
+        V = log_probs.shape[1]
+        # score of an extension = score of its hypothesis + log p(token | hypothesis)
+        candidates = (scores[:, None] + log_probs).reshape(-1)  # (B * V,): every extension
+        top_scores, top = candidates.topk(min(beam_width - len(finished), candidates.numel()))
+        parents, next_tokens = top // V, top % V  # which hypothesis each extension extends, and how
+        live = []
+        for k in range(len(top)):
+            sequence = sequences[int(parents[k])] + [int(next_tokens[k])]
+            if int(next_tokens[k]) == end_id:
+                finished.append((sequence, float(top_scores[k])))
+            else:
+                live.append(k)
+        if not live:
+            break
+        sequences = [sequences[int(parents[k])] + [int(next_tokens[k])] for k in live]
+        keep = torch.tensor(live, device=top.device)
+        # each kept extension continues from the state of the hypothesis it extends
+        tokens, scores, hidden = next_tokens[keep], top_scores[keep], hidden[parents[keep]]
+    if not finished:
+        finished = [(sequence, float(score)) for sequence, score in zip(sequences, scores)]
+    return max(finished, key=lambda pair: pair[1])
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau's additive attention over masked source positions.
+
+    forward(query (N, Hq), keys (N, S, Hk), mask bool (N, S)) -> context (N, Hk), weights (N, S):
+    score[n, s] = v . tanh(W_q query[n] + W_k keys[n, s]), -inf where mask is False;
+    weights = softmax of the scores over s (exactly 0 on padding, summing to 1);
+    context[n] = sum_s weights[n, s] keys[n, s].
+    """
+
+    def __init__(self, query_size: int, key_size: int, attention_size: int):
+        super().__init__()
+        self.W_q = nn.Linear(query_size, attention_size, bias=False)
+        self.W_k = nn.Linear(key_size, attention_size, bias=False)
+        self.v = nn.Linear(attention_size, 1, bias=False)
+
+    def forward(self, query, keys, mask):
+        # score[n, s] = v^T tanh(W_q q_n + W_k k_{n,s}):  (N, 1, A) + (N, S, A) -> (N, S, A) -> (N, S)
+        scores = self.v(torch.tanh(self.W_q(query)[:, None] + self.W_k(keys)))[..., 0]
+        scores = scores.masked_fill(~mask, float("-inf"))  # padding gets weight exp(-inf) = 0
+        weights = torch.softmax(scores, dim=1)  # over the source positions s
+        context = (weights[:, :, None] * keys).sum(dim=1)  # (N, Hk)
+        return context, weights
+
+
+class AttentionDecoder(nn.Module):
+    """A GRU decoder that attends over the encoder's outputs at every step (Bahdanau et al.).
+
+    forward(tokens int (N, T), hidden (N, H), enc_outputs (N, S, H), src_mask bool (N, S))
+    -> logits (N, T, V), hidden (N, H), weights (N, T, S). At step t, with s the state before it:
+    context, w = attention(s, enc_outputs, src_mask); s = GRUCell([embedding(token_t); context], s);
+    logits_t = out([s; context]).
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, attention_size: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.attention = AdditiveAttention(hidden_size, hidden_size, attention_size)
+        self.rnn = nn.GRUCell(embed_size + hidden_size, hidden_size)
+        self.out = nn.Linear(2 * hidden_size, vocab_size)
+
+    def forward(self, tokens, hidden, enc_outputs, src_mask):
+        embedded = self.embedding(tokens)  # (N, T, E)
+        logits, weights = [], []
+        for t in range(tokens.shape[1]):
+            context, w = self.attention(hidden, enc_outputs, src_mask)  # what to read, from s_{t-1}
+            hidden = self.rnn(torch.cat([embedded[:, t], context], dim=1), hidden)
+            logits.append(self.out(torch.cat([hidden, context], dim=1)))
+            weights.append(w)
+        return torch.stack(logits, dim=1), hidden, torch.stack(weights, dim=1)

@@ -1,0 +1,636 @@
+"""Tests of notebook 10's checks (PyTorch): a check that cannot fail is a defect.
+
+For every exercise of notebook 10 (Encoder, Decoder, beam_search) these tests show that its check
+
+* passes the reference and correct solutions written differently from it, under several seeds;
+* rejects realistic mistakes, with a hint that names the mistake;
+* reports a stub as "not attempted yet", and a module with wrong parameter names in plain words;
+* answers within a second or so;
+* and that every mistake in its catalogue is caught, with its own hint.
+
+They also prove the ``torch_beam_search`` calling convention (a fixed decoder built in the
+grader's child from plain arrays, with the architecture of the reference Decoder), and that
+the instructor's grader grades these exercises in its sandbox.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from course_utils import check
+from course_utils import reference as ref
+from course_utils.check import EXERCISES
+from course_utils.check._calls import decoder_step, run_plan
+from course_utils.check._core import TOLERANCE, matches
+from course_utils.check._exercise_torch import TorchExercise
+
+SEEDS = (1, 2, 3)
+WRONG_SEED = 0
+NAMES = ["Encoder", "Decoder", "beam_search"]
+CORRECT: list = []
+WRONG: list = []
+
+
+def correct(exercise, func):
+    CORRECT.append(pytest.param(exercise, func, id=f"{exercise}-{func.__name__}"))
+
+
+def wrong(exercise, func, hint, message="", output=None):
+    WRONG.append(pytest.param(exercise, func, hint, message, output, id=f"{exercise}-{func.__name__}"))
+
+
+def run(exercise, func, seed=WRONG_SEED):
+    return EXERCISES[exercise].run(func, rng=np.random.default_rng(seed))
+
+
+# --- 10.1 Encoder ---------------------------------------------------------------------------
+
+
+class EncoderBase(nn.Module):
+    def __init__(self, vocab_size, embed_size, hidden_size):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True)
+
+
+class EncoderSortedByHand(EncoderBase):
+    """Sorts the batch by length itself, packs with enforce_sorted=True, and restores the order."""
+
+    def forward(self, src, lengths):
+        order = torch.argsort(lengths, descending=True)
+        packed = pack_padded_sequence(self.embedding(src[order]), lengths[order].cpu(), batch_first=True)
+        out, h_n = self.rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
+        back = torch.argsort(order)
+        return out[back], h_n[0][back]
+
+
+class EncoderOneByOne(EncoderBase):
+    """No packing: runs the GRU on each sequence alone, cut at its length, and pads with zeros."""
+
+    def forward(self, src, lengths):
+        outputs = torch.zeros(src.shape[0], src.shape[1], self.rnn.hidden_size, dtype=self.embedding.weight.dtype)
+        finals = []
+        for n in range(src.shape[0]):
+            L = int(lengths[n])
+            out, h_n = self.rnn(self.embedding(src[n:n + 1, :L]))
+            outputs[n, :L] = out[0]
+            finals.append(h_n[0, 0])
+        return outputs, torch.stack(finals)
+
+
+class EncoderNoPacking(EncoderBase):
+    def forward(self, src, lengths):
+        outputs, h_n = self.rnn(self.embedding(src))
+        return outputs, h_n[0]
+
+
+class EncoderLastColumn(EncoderBase):
+    def forward(self, src, lengths):
+        packed = pack_padded_sequence(self.embedding(src), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=src.shape[1])
+        return out, out[:, -1]
+
+
+class EncoderPaddingInOutputs(EncoderBase):
+    """The right final states, picked from outputs that were computed over the padding."""
+
+    def forward(self, src, lengths):
+        outputs, _ = self.rnn(self.embedding(src))
+        return outputs, outputs[torch.arange(src.shape[0]), lengths - 1]
+
+
+class EncoderFinalNotSqueezed(EncoderBase):
+    def forward(self, src, lengths):
+        packed = pack_padded_sequence(self.embedding(src), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, h_n = self.rnn(packed)
+        return pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])[0], h_n
+
+
+class EncoderSortedPacking(EncoderBase):
+    def forward(self, src, lengths):
+        packed = pack_padded_sequence(self.embedding(src), lengths.cpu(), batch_first=True)  # lengths not sorted
+        out, h_n = self.rnn(packed)
+        return pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])[0], h_n[0]
+
+
+class EncoderRenamed(nn.Module):
+    """The right maths, but the GRU is called `gru`: the check cannot load its weights."""
+
+    def __init__(self, vocab_size, embed_size, hidden_size):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.gru = nn.GRU(embed_size, hidden_size, batch_first=True)
+
+    def forward(self, src, lengths):
+        packed = pack_padded_sequence(self.embedding(src), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, h_n = self.gru(packed)
+        return pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])[0], h_n[0]
+
+
+class EncoderStub(EncoderBase):
+    def forward(self, src, lengths):
+        raise NotImplementedError("Exercise 10.1: Encoder")
+
+
+correct("Encoder", EncoderSortedByHand)
+correct("Encoder", EncoderOneByOne)
+wrong("Encoder", EncoderNoPacking, "the GRU read the padding too", output="outputs")
+wrong("Encoder", EncoderLastColumn, "outputs[:, -1] is the last *column*", output="final")
+wrong("Encoder", EncoderPaddingInOutputs, "`final` is right, but the GRU read the padding", output="outputs")
+wrong("Encoder", EncoderFinalNotSqueezed, "final should be (N, H)", "expected (4, 5)", output="final")
+wrong("Encoder", EncoderSortedPacking, "enforce_sorted=False", "your code raised an error")
+
+# --- 10.2 Decoder ---------------------------------------------------------------------------
+
+
+class DecoderBase(nn.Module):
+    def __init__(self, vocab_size, embed_size, hidden_size):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True)
+        self.out = nn.Linear(hidden_size, vocab_size)
+
+
+class DecoderStepByStep(DecoderBase):
+    """One token at a time, as in decoding."""
+
+    def forward(self, tokens, hidden):
+        h = hidden.unsqueeze(0)
+        logits = []
+        for t in range(tokens.shape[1]):
+            state, h = self.rnn(self.embedding(tokens[:, t:t + 1]), h)
+            logits.append(self.out(state))
+        return torch.cat(logits, dim=1), h.squeeze(0)
+
+
+class DecoderLastState(DecoderBase):
+    """Takes the returned state from the outputs, and the scores by hand."""
+
+    def forward(self, tokens, hidden):
+        states, _ = self.rnn(self.embedding(tokens), hidden.unsqueeze(0).contiguous())
+        return states @ self.out.weight.T + self.out.bias, states[:, -1]
+
+
+class DecoderFromZeros(DecoderBase):
+    def forward(self, tokens, hidden):
+        states, h_n = self.rnn(self.embedding(tokens))
+        return self.out(states), h_n[0]
+
+
+class DecoderLogSoftmax(DecoderBase):
+    def forward(self, tokens, hidden):
+        states, h_n = self.rnn(self.embedding(tokens), hidden[None])
+        return torch.log_softmax(self.out(states), dim=-1), h_n[0]
+
+
+class DecoderHiddenNotSqueezed(DecoderBase):
+    def forward(self, tokens, hidden):
+        states, h_n = self.rnn(self.embedding(tokens), hidden[None])
+        return self.out(states), h_n
+
+
+class DecoderFirstState(DecoderBase):
+    def forward(self, tokens, hidden):
+        states, h_n = self.rnn(self.embedding(tokens), hidden[None])
+        return self.out(states), states[:, 0]
+
+
+class DecoderHidden2D(DecoderBase):
+    def forward(self, tokens, hidden):
+        states, h_n = self.rnn(self.embedding(tokens), hidden)  # nn.GRU wants (1, N, H)
+        return self.out(states), h_n[0]
+
+
+class DecoderStub(DecoderBase):
+    def forward(self, tokens, hidden):
+        raise NotImplementedError("Exercise 10.2: Decoder")
+
+
+correct("Decoder", DecoderStepByStep)
+correct("Decoder", DecoderLastState)
+wrong("Decoder", DecoderFromZeros, "the decoder started from zeros", output="logits")
+wrong("Decoder", DecoderLogSoftmax, "these are log-probabilities", output="logits")
+wrong("Decoder", DecoderHiddenNotSqueezed, "hidden should be (N, H)", "expected (3, 5)", output="hidden")
+wrong("Decoder", DecoderFirstState, "the state after the first token", output="hidden")
+wrong("Decoder", DecoderHidden2D, "(1, N, H)", "your code raised an error")
+
+# --- 10.3 beam_search -------------------------------------------------------------------------
+
+
+def beam_search_one_by_one(step, hidden, start_id, end_id, beam_width, max_len):
+    """Hypotheses as Python tuples, each stepped on its own (B = 1), ranked with sorted()."""
+    beam = [(0.0, [], start_id, hidden)]  # (score, tokens, last token, state)
+    finished = []
+    for _ in range(max_len):
+        candidates = []
+        for score, seq, last, h in beam:
+            log_probs, h_next = step(torch.tensor([last]), h)
+            for token, lp in enumerate(log_probs[0].tolist()):
+                candidates.append((score + lp, seq + [token], token, h_next))
+        candidates.sort(key=lambda c: -c[0])
+        beam = []
+        for c in candidates[:beam_width - len(finished)]:
+            if c[2] == end_id:
+                finished.append((c[1], c[0]))
+            else:
+                beam.append(c)
+        if not beam:
+            break
+    if not finished:
+        finished = [(seq, score) for score, seq, _, _ in beam]
+    best = max(finished, key=lambda f: f[1])
+    return best[0], best[1]
+
+
+def beam_search_early_stop(step, hidden, start_id, end_id, beam_width, max_len):
+    """The reference's search, stopping as soon as no live hypothesis can beat the best finished one
+    (scores only go down): the same answer, found sooner."""
+    sequences, scores = [[]], torch.zeros(1, dtype=hidden.dtype)
+    tokens, finished = torch.tensor([start_id]), []
+    for _ in range(max_len):
+        log_probs, hidden = step(tokens, hidden)
+        V = log_probs.shape[1]
+        top_scores, top = (scores[:, None] + log_probs).flatten().topk(beam_width - len(finished))
+        live = []
+        for k in range(len(top)):
+            seq = sequences[top[k] // V] + [int(top[k] % V)]
+            (finished.append((seq, float(top_scores[k]))) if seq[-1] == end_id else live.append(k))
+        if not live or max((s for _, s in finished), default=-np.inf) >= float(top_scores[live[0]]):
+            break  # no live hypothesis can catch up with the best finished one
+        keep = torch.tensor(live)
+        sequences = [sequences[top[k] // V] + [int(top[k] % V)] for k in live]
+        tokens, scores, hidden = top[keep] % V, top_scores[keep], hidden[top[keep] // V]
+    if not finished:
+        finished = [(s, float(v)) for s, v in zip(sequences, scores)]
+    return max(finished, key=lambda f: f[1])
+
+
+def beam_search_greedy(step, hidden, start_id, end_id, beam_width, max_len):
+    tokens, out, score = torch.tensor([start_id]), [], 0.0
+    for _ in range(max_len):
+        log_probs, hidden = step(tokens, hidden)
+        token = int(log_probs[0].argmax())
+        score += float(log_probs[0, token])
+        out.append(token)
+        if token == end_id:
+            break
+        tokens = torch.tensor([token])
+    return out, score
+
+
+def beam_search_full_width(step, hidden, start_id, end_id, beam_width, max_len):
+    """Keeps beam_width live hypotheses at every step: finished ones do not narrow the beam."""
+    sequences, scores, tokens, finished = [[]], torch.zeros(1, dtype=hidden.dtype), torch.tensor([start_id]), []
+    for _ in range(max_len):
+        log_probs, hidden = step(tokens, hidden)
+        V = log_probs.shape[1]
+        top_scores, top = (scores[:, None] + log_probs).flatten().topk(min(beam_width, log_probs.numel()))
+        live = [k for k in range(len(top)) if int(top[k] % V) != end_id]
+        finished += [(sequences[top[k] // V] + [end_id], float(top_scores[k])) for k in range(len(top)) if k not in live]
+        if not live:
+            break
+        keep = torch.tensor(live)
+        sequences = [sequences[top[k] // V] + [int(top[k] % V)] for k in live]
+        tokens, scores, hidden = top[keep] % V, top_scores[keep], hidden[top[keep] // V]
+    if not finished:
+        finished = [(s, float(v)) for s, v in zip(sequences, scores)]
+    return max(finished, key=lambda f: f[1])
+
+
+def beam_search_extends_finished(step, hidden, start_id, end_id, beam_width, max_len):
+    """<end> is treated like any token: hypotheses go on after it."""
+    sequences, scores, tokens = [[]], torch.zeros(1, dtype=hidden.dtype), torch.tensor([start_id])
+    for _ in range(max_len):
+        log_probs, hidden = step(tokens, hidden)
+        V = log_probs.shape[1]
+        top_scores, top = (scores[:, None] + log_probs).flatten().topk(min(beam_width, log_probs.numel()))
+        sequences = [sequences[p] + [int(t)] for p, t in zip((top // V).tolist(), (top % V).tolist())]
+        tokens, scores, hidden = top % V, top_scores, hidden[top // V]
+    return sequences[0], float(scores[0])
+
+
+def beam_search_with_start(step, hidden, start_id, end_id, beam_width, max_len):
+    tokens, score = ref.beam_search(step, hidden, start_id, end_id, beam_width, max_len)
+    return [start_id] + tokens, score
+
+
+def beam_search_without_end(step, hidden, start_id, end_id, beam_width, max_len):
+    tokens, score = ref.beam_search(step, hidden, start_id, end_id, beam_width, max_len)
+    return [t for t in tokens if t != end_id], score
+
+
+def beam_search_probability(step, hidden, start_id, end_id, beam_width, max_len):
+    tokens, score = ref.beam_search(step, hidden, start_id, end_id, beam_width, max_len)
+    return tokens, float(np.exp(score))
+
+
+def beam_search_states_not_reordered(step, hidden, start_id, end_id, beam_width, max_len):
+    """Forgets that each kept extension must continue from its parent's state."""
+    sequences, scores, tokens, finished = [[]], torch.zeros(1, dtype=hidden.dtype), torch.tensor([start_id]), []
+    for _ in range(max_len):
+        log_probs, hidden = step(tokens, hidden)
+        V = log_probs.shape[1]
+        top_scores, top = (scores[:, None] + log_probs).flatten().topk(beam_width - len(finished))
+        live = [k for k in range(len(top)) if int(top[k] % V) != end_id]
+        finished += [(sequences[top[k] // V] + [end_id], float(top_scores[k])) for k in range(len(top)) if k not in live]
+        if not live:
+            break
+        keep = torch.tensor(live)
+        sequences = [sequences[top[k] // V] + [int(top[k] % V)] for k in live]
+        tokens, scores = top[keep] % V, top_scores[keep]
+    if not finished:
+        finished = [(s, float(v)) for s, v in zip(sequences, scores)]
+    return max(finished, key=lambda f: f[1])
+
+
+def beam_search_float_tokens(step, hidden, start_id, end_id, beam_width, max_len):
+    tokens, score = ref.beam_search(step, hidden, start_id, end_id, beam_width, max_len)
+    return torch.tensor(tokens, dtype=torch.float64), score
+
+
+def beam_search_stub(step, hidden, start_id, end_id, beam_width, max_len):
+    raise NotImplementedError("Exercise 10.3: beam_search")
+
+
+correct("beam_search", beam_search_one_by_one)
+correct("beam_search", beam_search_early_stop)
+wrong("beam_search", beam_search_greedy, "that is greedy decoding's answer", "expected [4, 2]", output="tokens")
+wrong("beam_search", beam_search_full_width, "a finished hypothesis should shrink the beam by one", output="tokens")
+wrong("beam_search", beam_search_extends_finished, "is finished: set it aside", output="tokens")
+wrong("beam_search", beam_search_with_start, "leave <start> out", output="tokens")
+wrong("beam_search", beam_search_without_end, "keep the final <end>", output="tokens")
+wrong("beam_search", beam_search_probability, "not the probability", output="score")
+wrong("beam_search", beam_search_states_not_reordered, "hidden[parents]",
+      "step(tokens, hidden) wants hidden of shape (B, H)")
+wrong("beam_search", beam_search_float_tokens, "a list of token ids (ints), or a 1-D integer tensor")
+
+STUBS = {"Encoder": EncoderStub, "Decoder": DecoderStub, "beam_search": beam_search_stub}
+
+# --- the generic tests -------------------------------------------------------------------------
+
+
+def test_every_exercise_of_notebook_10_is_registered_and_tested():
+    assert set(NAMES) <= set(EXERCISES)
+    for name in NAMES:
+        assert isinstance(EXERCISES[name], TorchExercise)
+        assert callable(getattr(check, name))
+        assert sum(p.values[0] == name for p in CORRECT) >= 2, name
+        assert sum(p.values[0] == name for p in WRONG) >= 2, name
+
+
+@pytest.mark.parametrize("exercise", NAMES)
+def test_reference_passes_within_about_a_second(exercise):
+    EXERCISES[exercise].run(getattr(ref, exercise))  # the first call pays for PyTorch's own warm-up
+    start = time.perf_counter()
+    verdict = EXERCISES[exercise].run(getattr(ref, exercise))
+    elapsed = time.perf_counter() - start
+    assert verdict.status == "passed", verdict.message
+    assert elapsed < 1.5, f"check.{exercise} took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("exercise, func", CORRECT)
+def test_correct_solution_passes(exercise, func, seed):
+    verdict = run(exercise, func, seed=seed)
+    assert verdict.status == "passed", verdict.message
+
+
+@pytest.mark.parametrize("exercise, func, hint, message, output", WRONG)
+def test_mistake_is_rejected_with_the_right_hint(exercise, func, hint, message, output):
+    verdict = run(exercise, func)
+    assert verdict.status == "wrong", verdict.message
+    assert hint in verdict.hint, verdict.message
+    assert message in verdict.message, verdict.message
+    if output is not None:
+        assert verdict.output == output, verdict.message
+
+
+@pytest.mark.parametrize("exercise", NAMES)
+def test_stub_is_not_attempted(exercise, capsys):
+    verdict = run(exercise, STUBS[exercise])
+    assert verdict.status == "not attempted" and not verdict, verdict.message
+    result = getattr(check, exercise)(STUBS[exercise])  # the public check prints and does not raise
+    assert not result and "not attempted yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise", NAMES)
+def test_public_check_prints_one_line_when_right_and_raises_when_wrong(exercise, capsys):
+    assert getattr(check, exercise)(getattr(ref, exercise))
+    out = capsys.readouterr().out
+    assert out.startswith("✓") and out.count("\n") == 1, out
+    first_wrong = next(p.values[1] for p in WRONG if p.values[0] == exercise)
+    with pytest.raises(check.CheckFailed):
+        getattr(check, exercise)(first_wrong)
+    out = capsys.readouterr().out
+    assert out.startswith("✗") and "hint:" in out, out
+
+
+def test_a_module_with_wrong_parameter_names_is_told_which_names_are_expected():
+    verdict = run("Encoder", EncoderRenamed)
+    assert verdict.status == "wrong"
+    assert ("the parameters of Encoder are not the expected ones: missing rnn.bias_hh_l0, rnn.bias_ih_l0, "
+            "rnn.weight_hh_l0, rnn.weight_ih_l0; unexpected gru.bias_hh_l0") in verdict.message
+
+
+def _mistake_outputs(ex, mistake, case):
+    try:
+        outputs = {**ex.expected(case), **mistake.outputs(case)}
+    except Exception:  # a mistake that cannot run on this case (a crash is its own verdict)
+        return None
+    return {k: np.array(v, copy=True) for k, v in outputs.items()}
+
+
+CATALOGUE = [pytest.param(name, k, id=f"{name}-{k}") for name in NAMES for k in range(len(EXERCISES[name].mistakes))]
+
+
+@pytest.mark.parametrize("exercise, k", CATALOGUE)
+def test_every_catalogued_mistake_is_caught_and_named(exercise, k):
+    """On the check's own cases, whatever the draw, each known mistake is told apart from the
+    reference and gets its own hint (or that of an earlier entry with the very same outputs)."""
+    ex = EXERCISES[exercise]
+    mistake = ex.mistakes[k]
+    for seed in SEEDS:
+        for case in ex.cases(np.random.default_rng(seed)):
+            outputs = _mistake_outputs(ex, mistake, case)
+            verdict = None if outputs is None else ex.judge(case, outputs)
+            if verdict is not None:
+                break
+        else:
+            pytest.fail(f"seed {seed}: no case of check.{exercise} tells this mistake apart: {mistake.hint}")
+        if verdict.hint == mistake.hint:
+            continue
+        tol = max(TOLERANCE[case.dtype], 1e-6)
+        same_as_earlier = [e.hint for e in ex.mistakes[:k]
+                           if (other := _mistake_outputs(ex, e, case)) is not None and matches(outputs, other, tol)]
+        assert verdict.hint in same_as_earlier, f"seed {seed}, {case.label}: got {verdict.hint!r}"
+
+
+def plain(value) -> bool:
+    """Only what the grader can send to its child: numeric arrays, numbers, strings, and
+    dicts (string keys), lists and tuples of them."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+@pytest.mark.parametrize("exercise", NAMES)
+def test_plans_are_plain_data(exercise):
+    ex = EXERCISES[exercise]
+    for case in ex.cases(np.random.default_rng(0)):
+        convention, params = ex.plan(case)
+        assert plain(params), (exercise, case.label)
+
+
+# --- the torch_beam_search convention ------------------------------------------------------------
+
+
+def test_the_gru_step_is_one_step_of_the_reference_decoder_architecture():
+    from course_utils.check.ex_torch10 import _gru_decoder
+
+    g = np.random.default_rng(0)
+    V, E, H = 7, 3, 4
+    arrays = _gru_decoder(g, V, E, H)
+    decoder = ref.Decoder(V, E, H).double()
+    decoder.load_state_dict({k: torch.from_numpy(v) for k, v in {
+        "embedding.weight": arrays["embedding"], "rnn.weight_ih_l0": arrays["weight_ih"],
+        "rnn.weight_hh_l0": arrays["weight_hh"], "rnn.bias_ih_l0": arrays["bias_ih"],
+        "rnn.bias_hh_l0": arrays["bias_hh"], "out.weight": arrays["out_weight"], "out.bias": arrays["out_bias"]}.items()})
+    tokens, hidden = torch.tensor([1, 4, 6]), torch.from_numpy(np.tanh(g.standard_normal((3, H))))
+    log_probs, next_hidden = decoder_step(arrays)(tokens, hidden)
+    logits, expected_hidden = decoder(tokens[:, None], hidden)
+    torch.testing.assert_close(log_probs, logits[:, 0].log_softmax(-1), rtol=0, atol=1e-12)
+    torch.testing.assert_close(next_hidden, expected_hidden, rtol=0, atol=1e-12)
+
+
+def test_the_table_step_looks_up_the_previous_token_and_keeps_the_state():
+    from course_utils.check.ex_torch10 import GREEDY_FAILS
+
+    step = decoder_step({"kind": "table", "log_probs": GREEDY_FAILS})
+    hidden = torch.arange(6.0, dtype=torch.float64).reshape(3, 2)
+    log_probs, next_hidden = step(torch.tensor([1, 3, 4]), hidden)
+    np.testing.assert_array_equal(log_probs.numpy(), GREEDY_FAILS[[1, 3, 4]])
+    np.testing.assert_allclose(np.exp(GREEDY_FAILS).sum(axis=1), 1.0)
+    assert torch.equal(next_hidden, hidden)
+
+
+@pytest.mark.parametrize("tokens, hidden, message", [
+    (torch.tensor([[1]]), torch.zeros(1, 4), "1-D tensor of int64 token ids"),
+    (torch.tensor([1.0]), torch.zeros(1, 4), "1-D tensor of int64 token ids"),
+    ([1], torch.zeros(1, 4), "but got a list"),
+    (torch.tensor([1, 2]), torch.zeros(1, 4), "hidden of shape (B, H) = (2, 4)"),
+    (torch.tensor([1]), torch.zeros(4), "hidden of shape (B, H) = (1, 4)"),
+    (torch.tensor([9]), torch.zeros(1, 4), "token id outside 0..6"),
+])
+def test_the_step_refuses_wrong_arguments_in_plain_words(tokens, hidden, message):
+    from course_utils.check.ex_torch10 import _gru_decoder
+
+    step = decoder_step(_gru_decoder(np.random.default_rng(0), 7, 3, 4))
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        step(tokens, hidden)
+
+
+def test_greedy_decoding_misses_the_best_sequence_on_the_first_case():
+    ex = EXERCISES["beam_search"]
+    case = ex.cases(np.random.default_rng(0))[0]
+    best = ex.expected(case)
+    greedy, _ = run_plan((beam_search_greedy,), "torch_beam_search", case.args)
+    assert best["tokens"].tolist() == [4, 2] and greedy["tokens"].tolist() == [3, 3, 3, 3]
+    assert np.isclose(np.exp(best["score"]), 0.4 * 0.9, rtol=0.01)
+
+
+def test_the_fixed_gru_case_needs_a_beam_and_reordered_states():
+    ex = EXERCISES["beam_search"]
+    case = next(c for c in ex.cases(np.random.default_rng(0)) if c.label.startswith("a fixed GRU"))
+    best = ex.expected(case)["tokens"].tolist()
+    assert len(best) >= 3 and best[-1] == 2
+    greedy, _ = run_plan((beam_search_greedy,), "torch_beam_search", case.args)
+    assert greedy["tokens"].tolist() != best
+
+
+def test_tokens_may_be_a_list_or_an_integer_tensor_and_the_score_a_tensor():
+    as_tensor = lambda *a: (lambda r: (torch.tensor(r[0]), torch.tensor(r[1])))(ref.beam_search(*a))  # noqa: E731
+    assert run("beam_search", as_tensor).status == "passed"
+
+
+# --- the instructor's grader ------------------------------------------------------------------
+
+SOLUTION_CELLS = [
+    "import numpy as np\nimport torch\nfrom torch import nn\n"
+    "from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence\nfrom course_utils import check",
+    "# EXERCISE 10.1: Encoder (3 points)\nclass Encoder(nn.Module):\n"
+    "    def __init__(self, vocab_size, embed_size, hidden_size):\n        super().__init__()\n"
+    "        self.embedding = nn.Embedding(vocab_size, embed_size)\n"
+    "        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True)\n\n"
+    "    def forward(self, src, lengths):\n        ### BEGIN SOLUTION\n"
+    "        packed = pack_padded_sequence(self.embedding(src), lengths.cpu(), batch_first=True, enforce_sorted=False)\n"
+    "        out, h_n = self.rnn(packed)\n"
+    "        return pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])[0], h_n[0]\n"
+    "        ### END SOLUTION",
+    "check.Encoder(Encoder)",
+    "# EXERCISE 10.3: beam_search (3 points)\ndef beam_search(step, hidden, start_id, end_id, beam_width, max_len):\n"
+    "    ### BEGIN SOLUTION\n"
+    "    sequences, scores, tokens, finished = [[]], torch.zeros(1, dtype=hidden.dtype), torch.tensor([start_id]), []\n"
+    "    for _ in range(max_len):\n"
+    "        log_probs, hidden = step(tokens, hidden)\n"
+    "        V = log_probs.shape[1]\n"
+    "        top_scores, top = (scores[:, None] + log_probs).flatten().topk(beam_width - len(finished))\n"
+    "        live = [k for k in range(len(top)) if int(top[k] % V) != end_id]\n"
+    "        finished += [(sequences[top[k] // V] + [end_id], float(top_scores[k])) for k in range(len(top)) if k not in live]\n"
+    "        if not live:\n            break\n"
+    "        keep = torch.tensor(live)\n"
+    "        sequences = [sequences[top[k] // V] + [int(top[k] % V)] for k in live]\n"
+    "        tokens, scores, hidden = top[keep] % V, top_scores[keep], hidden[top[keep] // V]\n"
+    "    if not finished:\n        finished = [(s, float(v)) for s, v in zip(sequences, scores)]\n"
+    "    return max(finished, key=lambda f: f[1])\n"
+    "    ### END SOLUTION",
+    "check.beam_search(beam_search)",
+    "for step in range(10**9):  # a training loop: never run by the grader\n    pass",
+]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the grader's sandbox is Linux's")
+def test_the_grader_grades_notebook_10s_exercises_in_its_sandbox(tmp_path):
+    grading = pytest.importorskip("course_utils.grading")
+    import grading_corpus as corpus
+    import nbformat
+    from course_utils.release import student_version
+
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    solution = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in SOLUTION_CELLS])
+    nbformat.write(solution, solutions / "10_tiny.ipynb")
+    student = json.loads(nbformat.writes(student_version(solution, "10_tiny.ipynb")))
+    sol = json.loads(nbformat.writes(solution))
+    subs = tmp_path / "subs"
+    corpus.write(sol, subs / "ada" / "10_tiny.ipynb")
+    corpus.write(student, subs / "bob" / "10_tiny.ipynb")
+    greedy = ("tokens, out, score = torch.tensor([start_id]), [], 0.0\n"
+              "for _ in range(max_len):\n"
+              "    log_probs, hidden = step(tokens, hidden)\n"
+              "    token = int(log_probs[0].argmax())\n"
+              "    score += float(log_probs[0, token])\n"
+              "    out.append(token)\n"
+              "    if token == end_id:\n        break\n"
+              "    tokens = torch.tensor([token])\n"
+              "return out, score")
+    corpus.write(corpus.hostile(student, sol, "beam_search", greedy), subs / "cy" / "10_tiny.ipynb")
+    limits = grading.Limits(wall=60, cpu=60, memory=2048 << 20)
+    results = grading.grade(subs, tmp_path / "out", grading.Options(
+        solutions=solutions, seed="test-seed", jobs=2, limits=limits, progress=False))
+    totals = {s["student"]: s["total"] for s in results["students"]}
+    assert totals == {"ada": 6, "bob": 0, "cy": 3}, json.dumps(results["students"], indent=1)[:3000]
+    cy = {e["exercise"]: e for e in next(s for s in results["students"] if s["student"] == "cy")["exercises"]}
+    assert cy["beam_search"]["status"] == "wrong"
+    assert "greedy decoding's answer" in cy["beam_search"]["hint"]
