@@ -1,10 +1,15 @@
 """Helpers of the recurrent neural networks course.
 
-- ``course_utils.check``: a self-check for every exercise (``check.rnn_forward(rnn_forward)``).
-- ``course_utils.reference``: correct implementations that the checks compare against.
-- ``course_utils.data``: data generated here or found offline on this machine.
-- ``course_utils.plots``: figures used by several notebooks.
-- ``python -m course_utils release``: make ``notebooks/`` from ``solutions/``.
+- ``check``: a self-check for every exercise (``check.rnn_forward(rnn_forward)``).
+- ``reference``: correct implementations that the checks and the grader compare against.
+- ``data``, ``char_lm``, ``memory_task``, ``sentiment``, ``forecasting``, ``dates``: data that is
+  generated here or ships with a required package, and the plumbing of each notebook's
+  experiment (batching, training loops, evaluation).
+- ``gradients`` (notebook 03), ``speed`` (07), ``training_torch``, ``seq2seq``: experiments and
+  training plumbing of the PyTorch notebooks; ``plots``: figures used by several notebooks.
+- ``grading``: the instructor's grader (``python -m course_utils grade``, docs/grading.md).
+- ``python -m course_utils release``: make ``notebooks/`` from ``solutions/``;
+  ``python -m course_utils execute``: re-run solution notebooks and save their outputs.
 """
 from __future__ import annotations
 
