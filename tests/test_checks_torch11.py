@@ -16,35 +16,20 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from course_utils import check
+from check_proofs import Proofs
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
-from course_utils.check._exercise_torch import TorchExercise
 
-SEEDS = (1, 2, 3)
-WRONG_SEED = 0
 NAMES = ["AdditiveAttention", "AttentionDecoder"]
-CORRECT: list = []
-WRONG: list = []
-
-
-def correct(exercise, func):
-    CORRECT.append(pytest.param(exercise, func, id=f"{exercise}-{func.__name__}"))
-
-
-def wrong(exercise, func, hint, message="", output=None):
-    WRONG.append(pytest.param(exercise, func, hint, message, output, id=f"{exercise}-{func.__name__}"))
-
-
-def run(exercise, func, seed=WRONG_SEED):
-    return EXERCISES[exercise].run(func, rng=np.random.default_rng(seed))
+proofs = Proofs(NAMES, min_correct=2)
+correct, wrong, run = proofs.correct, proofs.wrong, proofs.run
+CORRECT, WRONG = proofs.CORRECT, proofs.WRONG
 
 
 # --- 11.1 AdditiveAttention ------------------------------------------------------------------
@@ -307,68 +292,11 @@ STUBS = {"AdditiveAttention": AttentionStub, "AttentionDecoder": DecoderStub}
 # --- the generic tests -------------------------------------------------------------------------
 
 
-def test_every_exercise_of_notebook_11_is_registered_and_tested():
-    assert set(NAMES) <= set(EXERCISES)
-    for name in NAMES:
-        assert isinstance(EXERCISES[name], TorchExercise)
-        assert callable(getattr(check, name))
-        assert sum(p.values[0] == name for p in CORRECT) >= 2, name
-        assert sum(p.values[0] == name for p in WRONG) >= 2, name
-
-
-@pytest.mark.parametrize("exercise", NAMES)
-def test_reference_passes_within_about_a_second(exercise):
-    EXERCISES[exercise].run(getattr(ref, exercise))  # the first call pays for PyTorch's own warm-up
-    start = time.perf_counter()
-    verdict = EXERCISES[exercise].run(getattr(ref, exercise))
-    elapsed = time.perf_counter() - start
-    assert verdict.status == "passed", verdict.message
-    assert elapsed < 1.5, f"check.{exercise} took {elapsed:.2f} s"
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("exercise, func", CORRECT)
-def test_correct_solution_passes(exercise, func, seed):
-    verdict = run(exercise, func, seed=seed)
-    assert verdict.status == "passed", verdict.message
-
-
-@pytest.mark.parametrize("exercise, func, hint, message, output", WRONG)
-def test_mistake_is_rejected_with_the_right_hint(exercise, func, hint, message, output):
-    verdict = run(exercise, func)
-    assert verdict.status == "wrong", verdict.message
-    assert hint in verdict.hint, verdict.message
-    assert message in verdict.message, verdict.message
-    if output is not None:
-        assert verdict.output == output, verdict.message
-
-
-@pytest.mark.parametrize("exercise", NAMES)
-def test_stub_is_not_attempted(exercise, capsys):
-    verdict = run(exercise, STUBS[exercise])
-    assert verdict.status == "not attempted" and not verdict, verdict.message
-    assert "not attempted yet" in verdict.message
-    result = getattr(check, exercise)(STUBS[exercise])  # the public check prints and does not raise
-    assert not result and "not attempted yet" in capsys.readouterr().out
-
-
 def test_a_decoder_whose_attention_is_still_a_stub_says_so():
     verdict = run("AttentionDecoder", DecoderWithStubAttention)
     assert verdict.status == "not attempted", verdict.message
     assert "it uses your AdditiveAttention, which still raises NotImplementedError" in verdict.message
     assert run("AttentionDecoder", DecoderStub).message.count("AdditiveAttention") == 0  # the usual line again
-
-
-@pytest.mark.parametrize("exercise", NAMES)
-def test_public_check_prints_one_line_when_right_and_raises_when_wrong(exercise, capsys):
-    assert getattr(check, exercise)(getattr(ref, exercise))
-    out = capsys.readouterr().out
-    assert out.startswith("✓") and out.count("\n") == 1, out
-    first_wrong = next(p.values[1] for p in WRONG if p.values[0] == exercise)
-    with pytest.raises(check.CheckFailed):
-        getattr(check, exercise)(first_wrong)
-    out = capsys.readouterr().out
-    assert out.startswith("✗") and "hint:" in out, out
 
 
 def test_a_module_with_wrong_parameter_names_is_told_which_names_are_expected():
@@ -453,3 +381,6 @@ def test_the_grader_grades_notebook_11s_exercises_in_its_sandbox(tmp_path):
     cy = {e["exercise"]: e for e in next(s for s in results["students"] if s["student"] == "cy")["exercises"]}
     assert cy["AttentionDecoder"]["status"] == "wrong"
     assert "the source mask was not used" in cy["AttentionDecoder"]["hint"]
+
+
+globals().update(proofs.tests(stub=STUBS.__getitem__))  # the generic proofs: tests/check_proofs.py
