@@ -16,41 +16,26 @@ same definitions, so a check and a grade never disagree.
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Callable
 
 from ._core import CheckFailed, Verdict
 from ._exercise import Exercise
-from .ex_basics import CLIP_GRAD_NORM, NUMERICAL_GRADIENT, SIGMOID, SOFTMAX
-from .ex_gru import GRU_BACKWARD, GRU_FORWARD, GRU_STEP_BACKWARD, GRU_STEP_FORWARD
-from .ex_lm import EMBEDDING_BACKWARD, EMBEDDING_FORWARD, SAMPLE_WITH_TEMPERATURE, TEMPORAL_SOFTMAX_LOSS
-from .ex_optim import ADAM_STEP
-from .ex_torch07 import (
-    FINAL_STATES_PACKED, LAST_HIDDEN_STATE, LOAD_GRU_WEIGHTS, LOAD_LSTM_WEIGHTS, LOAD_RNN_WEIGHTS, LSTM_CELL,
-)
-from .ex_forecast import LSTM_FORECASTER, MAKE_WINDOWS, STANDARDIZE
-from .ex_torch08 import MASKED_MEAN, PADDING_MASK, SENTIMENT_LSTM
-from .ex_torch10 import BEAM_SEARCH, DECODER, ENCODER
-from .ex_torch11 import ADDITIVE_ATTENTION, ATTENTION_DECODER
-from .ex_lstm import LSTM_BACKWARD, LSTM_FORWARD, LSTM_STEP_BACKWARD, LSTM_STEP_FORWARD
-from .ex_rnn import (
-    RNN_BACKWARD, RNN_FORWARD, RNN_STEP_BACKWARD, RNN_STEP_FORWARD, TEMPORAL_AFFINE_BACKWARD,
-    TEMPORAL_AFFINE_FORWARD,
-)
 
-EXERCISES: dict[str, Exercise] = {ex.name: ex for ex in [
-    SIGMOID, SOFTMAX,
-    RNN_STEP_FORWARD, RNN_FORWARD, TEMPORAL_AFFINE_FORWARD,
-    NUMERICAL_GRADIENT, RNN_STEP_BACKWARD, RNN_BACKWARD, TEMPORAL_AFFINE_BACKWARD,
-    CLIP_GRAD_NORM,
-    EMBEDDING_FORWARD, EMBEDDING_BACKWARD, TEMPORAL_SOFTMAX_LOSS, SAMPLE_WITH_TEMPERATURE, ADAM_STEP,
-    LSTM_STEP_FORWARD, LSTM_STEP_BACKWARD, LSTM_FORWARD, LSTM_BACKWARD,
-    GRU_STEP_FORWARD, GRU_STEP_BACKWARD, GRU_FORWARD, GRU_BACKWARD,
-    LOAD_RNN_WEIGHTS, LOAD_LSTM_WEIGHTS, LOAD_GRU_WEIGHTS, LSTM_CELL, LAST_HIDDEN_STATE, FINAL_STATES_PACKED,
-    STANDARDIZE, MAKE_WINDOWS, LSTM_FORECASTER,
-    PADDING_MASK, MASKED_MEAN, SENTIMENT_LSTM,
-    ENCODER, DECODER, BEAM_SEARCH,
-    ADDITIVE_ATTENTION, ATTENTION_DECODER,
-]}
+# Every module ``ex_*.py`` of this package lists its exercises in a module-level ``EXERCISES``;
+# they are collected here, so adding an exercise is a change to its own module only.
+# Modules are read in this order (the course's order); any other ``ex_*`` module follows.
+_ORDER = ["ex_basics", "ex_rnn", "ex_lm", "ex_optim", "ex_lstm", "ex_gru", "ex_torch07", "ex_torch08",
+          "ex_forecast", "ex_torch10", "ex_torch11"]
+_FOUND = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("ex_"))
+_MODULES = [m for m in _ORDER if m in _FOUND] + [m for m in _FOUND if m not in _ORDER]
+
+EXERCISES: dict[str, Exercise] = {}
+for _module in _MODULES:
+    for _ex in importlib.import_module(f".{_module}", __name__).EXERCISES:
+        assert _ex.name not in EXERCISES, f"exercise {_ex.name} is registered twice"
+        EXERCISES[_ex.name] = _ex
 
 
 def _make_check(ex: Exercise) -> Callable[..., Verdict]:

@@ -255,3 +255,6 @@ class ClipGradNormExercise(Exercise):
 
 
 CLIP_GRAD_NORM = ClipGradNormExercise()
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [SIGMOID, SOFTMAX, NUMERICAL_GRADIENT, CLIP_GRAD_NORM]

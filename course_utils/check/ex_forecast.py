@@ -275,3 +275,6 @@ LSTM_FORECASTER = TorchExercise(
 LSTM_FORECASTER.hints.update({k: "the forecast is right, so autograd's gradients follow: keep every operation a "
                                  "torch operation on x and the parameters (no .detach(), .numpy() or in-place "
                                  "changes of x)." for k in LSTM_FORECASTER.outputs[1:]})
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [STANDARDIZE, MAKE_WINDOWS, LSTM_FORECASTER]

@@ -143,3 +143,6 @@ GRU_BACKWARD = BackwardExercise(
                                    False, ("x", "h0", "Wx", "Wh", "bx", "bh"), SEQ_GRADS),
     hints=GRU_GRAD_HINTS, wrt={"dx": "x", "dh0": "h0", "dWx": "Wx", "dWh": "Wh", "dbx": "bx", "dbh": "bh"},
 )
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [GRU_STEP_FORWARD, GRU_STEP_BACKWARD, GRU_FORWARD, GRU_BACKWARD]

@@ -283,3 +283,6 @@ class SampleWithTemperatureExercise(Exercise):
 
 
 SAMPLE_WITH_TEMPERATURE = SampleWithTemperatureExercise()
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [EMBEDDING_FORWARD, EMBEDDING_BACKWARD, TEMPORAL_SOFTMAX_LOSS, SAMPLE_WITH_TEMPERATURE]

@@ -146,3 +146,6 @@ LSTM_BACKWARD = BackwardExercise(
                                    STEP_BACKWARD_MISTAKES, True, ("x", "h0", "Wx", "Wh", "b"), SEQ_GRADS),
     hints=LSTM_GRAD_HINTS, wrt={"dx": "x", "dh0": "h0", "dWx": "Wx", "dWh": "Wh", "db": "b"},
 )
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [LSTM_STEP_FORWARD, LSTM_STEP_BACKWARD, LSTM_FORWARD, LSTM_BACKWARD]

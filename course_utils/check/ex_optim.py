@@ -76,3 +76,6 @@ ADAM_STEP = AdamStepExercise(
            "new_param.finite": "t starts at 1: with t = 0 the bias correction divides by zero."},
     extra_cases=_later_steps,
 )
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [ADAM_STEP]

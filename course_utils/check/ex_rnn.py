@@ -193,3 +193,6 @@ TEMPORAL_AFFINE_BACKWARD = BackwardExercise(
            "dW": "dW = x.reshape(N * T, H).T @ dout.reshape(N * T, M), shape (H, M).",
            "db": "db = dout.sum(axis=(0, 1)), shape (M,)."},
 )
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [RNN_STEP_FORWARD, RNN_FORWARD, TEMPORAL_AFFINE_FORWARD, RNN_STEP_BACKWARD, RNN_BACKWARD, TEMPORAL_AFFINE_BACKWARD]

@@ -253,3 +253,6 @@ FINAL_STATES_PACKED = TorchExercise(
                     "(they must be on the CPU: lengths.cpu()).",
            "dx": "the padding must never be read: run the LSTM on the packed batch, not on x itself."},
 )
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [LOAD_RNN_WEIGHTS, LOAD_LSTM_WEIGHTS, LOAD_GRU_WEIGHTS, LSTM_CELL, LAST_HIDDEN_STATE, FINAL_STATES_PACKED]

@@ -314,3 +314,6 @@ SENTIMENT_LSTM = TorchExercise(
                     "lengths on the CPU and, as they are not sorted, enforce_sorted=False.",
            **{f"d{p}": LSTM_GRAD_HINT for p in PARAMS}},
 )
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [PADDING_MASK, MASKED_MEAN, SENTIMENT_LSTM]

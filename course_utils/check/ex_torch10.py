@@ -373,3 +373,6 @@ BEAM_SEARCH = BeamSearchExercise(
                     "the given hidden (1, H); later the kept hypotheses' last tokens and their parents' states, "
                     "hidden[parents]."},
 )
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [ENCODER, DECODER, BEAM_SEARCH]

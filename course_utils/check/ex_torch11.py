@@ -252,3 +252,6 @@ ATTENTION_DECODER = AttentionDecoderExercise(
 ATTENTION_DECODER.hints.update({f"d{p}": "the outputs are right, so autograd's gradients follow: keep to torch "
                                          "operations (no .detach(), .numpy() or in-place changes of an input)."
                                 for p in (*DECODER_PARAMS, "hidden", "enc_outputs")})
+
+# The exercises of this module, registered by `course_utils.check` (in notebook order).
+EXERCISES = [ADDITIVE_ATTENTION, ATTENTION_DECODER]
