@@ -69,3 +69,26 @@ def test_spec_exercises_all_have_checks():
     assert set(numpy_part) <= set(check.EXERCISES)
     for name in numpy_part:
         assert callable(getattr(check, name))
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_every_exercise_has_progressive_hints_between_the_exercise_and_its_check(path):
+    """Hints are folded (<details>), at least two, numbered from 1, in a markdown cell after the
+    exercise's code cell and before its check cell: the learner chooses to open them."""
+    cells = load(path).cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code":
+            continue
+        for ex in find_exercises(cell.source):
+            after = []
+            for later in cells[i + 1:]:
+                if later.cell_type == "code" and f"check.{ex.name}(" in later.source:
+                    break
+                if later.cell_type == "code" and find_exercises(later.source):
+                    break
+                after.append(later)
+            hints = "\n".join(c.source for c in after if c.cell_type == "markdown")
+            numbers = [int(n) for n in re.findall(r"<summary>\s*(?:<b>)?\s*Hint (\d+)", hints)]
+            assert len(numbers) >= 2 and numbers == list(range(1, len(numbers) + 1)), (
+                f"{ex.name}: expected hints 'Hint 1', 'Hint 2', ... in <details> after the exercise cell")
+            assert hints.count("<details") == hints.count("</details>") >= len(numbers), ex.name

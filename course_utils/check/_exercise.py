@@ -1,6 +1,7 @@
 """Exercise definitions: how to call the learner's code, and how to judge what it returns."""
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -13,9 +14,31 @@ from ._core import (
 )
 
 DTYPE_HINT = (
-    "keep the dtype of the inputs: create new arrays with np.zeros_like(...) or "
-    "dtype=x.dtype, and do not call .astype(np.float64)."
+    "keep the dtype of the inputs: np.zeros(shape) and np.ones(shape) make float64 arrays whatever "
+    "your inputs are, so create new arrays with np.zeros_like(x), np.zeros(shape, dtype=x.dtype) or "
+    "np.zeros(shape, x.dtype), and do not call .astype(np.float64)."
 )
+
+# What a crash usually means, by the kind of exception; a shape or value error gets the
+# exercise's own "crash" hint when it has one (most crashes in these exercises are shapes).
+CRASH_HINTS = {
+    "NameError": "{name} is not defined where your code uses it: a typo, a variable used before it is "
+                 "assigned, or a helper defined in a cell you have not run (run the cells above first).",
+    "UnboundLocalError": "a variable is read before your function assigns it (on this path through your "
+                         "code, e.g. a loop that ran zero times, or an `if` that was not taken).",
+    "TypeError": "a function was called with the wrong number or kind of arguments, or a value has the "
+                 "wrong type (None where an array was expected: did a helper forget to `return`?). "
+                 "Compare the failing line with the signatures in the docstrings.",
+    "AttributeError": "a value does not have the attribute or method your line uses: check what type it "
+                      "really is (a tuple instead of an array? None returned by a helper?).",
+    "IndexError": "an index is out of range: check the bounds of your loop (0 to T - 1) and which axis you "
+                  "index (time is axis 1: x[:, t], not x[t]).",
+    "KeyError": "a dictionary has no such key: check the names you store and read (in the cache, or a "
+                "dict of parameters or gradients).",
+    "ZeroDivisionError": "a division by zero: which quantity can be 0 on these inputs?",
+    "RecursionError": "your function calls itself without end.",
+}
+SHAPE_HINT = "check the shapes of the arrays in the line that failed; the expected shapes are in the docstring."
 
 
 class Exercise:
@@ -108,8 +131,8 @@ class Exercise:
                     hint = self.known_mistake(case, outputs) or self.hints.get(name, "")
                     return self.fail(
                         case, f"`{name}` is wrong",
-                        f"first difference at {fmt_index(name, where)}: {act[where]}, expected {exp[where]}",
-                        hint, name)
+                        f"first difference at {fmt_index(name, where)}: {act[where]}, expected {exp[where]}"
+                        + self.locate(case, name, outputs, expected), hint, name)
                 continue
             err, where = relative_error(act, exp)
             tol = self.tolerance(case, name)
@@ -117,7 +140,8 @@ class Exercise:
                 hint = self.known_mistake(case, outputs) or self.hints.get(name, "")
                 return self.fail(
                     case, f"`{name}` is wrong",
-                    f"largest error: {err:.1e} at {fmt_index(name, where)} (allowed: {tol:.0e})", hint, name)
+                    f"largest error: {err:.1e} at {fmt_index(name, where)} (allowed: {tol:.0e})"
+                    + self.locate(case, name, outputs, expected), hint, name)
         if modified:
             names = " and ".join(", ".join(f"`{m}`" for m in modified).rsplit(", ", 1))
             what = "inputs" if len(modified) > 1 else "input"
@@ -126,6 +150,34 @@ class Exercise:
                 hint="work on new arrays (a = a + b, not a += b, on an input; or copy it first): "
                      "callers still need their inputs.")
         return None
+
+    def locate(self, case: Case, name: str, outputs: dict, expected: dict) -> str:
+        """Where the error is, as extra detail lines: the time steps at which a sequence output is
+        wrong, and which of the other outputs are right. It narrows the search without guessing a
+        cause (a known mistake names the cause in the hint)."""
+        lines = []
+        steps = wrong_steps(case, outputs[name], np.asarray(expected[name]), self.tolerance(case, name))
+        if steps:
+            lines.append(f"where: {name} is {steps}")
+        right, wrong = [], []
+        given = getattr(getattr(self, "forward", None), "outputs", ())  # judged already, and right
+        for other in self.output_names(case):
+            if other == name or other not in outputs or other in given:
+                continue
+            (right if self._agrees(case, other, outputs[other], np.asarray(expected[other])) else wrong).append(other)
+        if right or wrong:
+            said = [f"{', '.join(f'`{o}`' for o in group)} {word}" for group, word in ((right, "right"), (wrong, "wrong"))
+                    if group]
+            lines.append("others: " + "; ".join(said))
+        return "".join("\n    " + line for line in lines)
+
+    def _agrees(self, case: Case, name: str, act: np.ndarray, exp: np.ndarray) -> bool:
+        if act.shape != exp.shape:
+            return False
+        if self.exact or exp.dtype.kind in "iub":
+            return bool(np.array_equal(act, exp))
+        with quiet_numpy():
+            return bool(np.all(np.isfinite(act))) and relative_error(act, exp)[0] <= self.tolerance(case, name)
 
     # --- verdicts for code that did not return; shared with the grader, which learns of
     # --- these from its child process as plain text
@@ -141,8 +193,17 @@ class Exercise:
         """The learner's code raised ``message`` ("ValueError: ..."), at line ``where``."""
         return self.fail(case, "your code raised an error",
                          detail=f"error: {message[:300]}" + (f"\n    {where}" if where else ""),
-                         hint=self.hints.get("crash", "check the shapes of the arrays in the line "
-                                                      "that failed; the expected shapes are in the docstring."))
+                         hint=self.crash_hint(message))
+
+    def crash_hint(self, message: str) -> str:
+        """Where to look after the learner's code raised ``message`` ("TypeError: ...")."""
+        kind = message.split(":", 1)[0].strip()
+        if kind in self.hints.get("crash.types", {}):
+            return self.hints["crash.types"][kind]
+        if kind in CRASH_HINTS:
+            missing = re.search(r"name '(\w+)' is not defined", message)
+            return CRASH_HINTS[kind].format(name=f"`{missing[1]}`" if missing else "a name")
+        return self.hints.get("crash", SHAPE_HINT)
 
     def extra(self, funcs: Sequence[Callable], cases: list[Case]) -> tuple[Verdict | None, str]:
         """Self-check only: further checks once every case passed. (failure, note on success)."""
@@ -177,6 +238,38 @@ class Exercise:
     def check(self, *funcs: Callable) -> Verdict:
         __tracebackhide__ = True
         return report(self.run(*funcs))
+
+
+def wrong_steps(case: Case, act: np.ndarray, exp: np.ndarray, tol: float) -> str:
+    """For an output laid out (N, T, ...) like the case's sequence input, the time steps at which it
+    is wrong, in words ("wrong at t = 0 only, right at t = 1..3"); "" when it is not a sequence
+    output, or when every step is wrong in the same way."""
+    seqs = [v for v in case.args.values() if isinstance(v, np.ndarray) and v.ndim >= 2 and v.shape[1] > 1]
+    if not seqs or act.shape != exp.shape or act.ndim < 2:
+        return ""
+    N, T = seqs[0].shape[:2]
+    if act.shape[:2] != (N, T):
+        return ""
+    with quiet_numpy():
+        diff = np.abs(act.astype(np.float64) - exp.astype(np.float64)).reshape(N, T, -1)
+        diff = np.where(np.isfinite(diff), diff, np.inf)
+        scale = max(1.0, float(np.max(np.abs(exp)))) if exp.size else 1.0
+        per_step = diff.max(axis=(0, 2)) / scale
+    bad = [t for t in range(T) if not per_step[t] <= tol]
+    if not bad or len(bad) == T:
+        return ""
+    good = [t for t in range(T) if t not in bad]
+    return f"wrong at {_steps(bad)}{' only' if len(bad) == 1 else ''}, right at {_steps(good)}"
+
+
+def _steps(ts: list[int]) -> str:
+    """[0, 1, 2, 5] -> "t = 0..2 and 5"."""
+    runs, start = [], ts[0]
+    for a, b in zip(ts, ts[1:] + [None]):
+        if b != a + 1:
+            runs.append(str(start) if start == a else f"{start}..{a}")
+            start = b
+    return "t = " + (" and ".join(", ".join(runs).rsplit(", ", 1)))
 
 
 # --- case generation ----------------------------------------------------------------
