@@ -69,3 +69,13 @@ def test_an_unexplained_error_says_at_which_time_steps_and_which_outputs():
     verdict = run("rnn_step_backward", ref.rnn_step_forward, rnn_step_backward)
     assert verdict.output == "dWh", verdict.message
     assert "others: `dx`, `dprev_h`, `dWx`, `db` right" in verdict.message, verdict.message
+
+
+def test_a_failing_check_shows_one_line_in_jupyter_not_a_traceback():
+    """IPython renders `_render_traceback_()` in place of the traceback: one line under the verdict."""
+    from course_utils.check import CheckFailed
+
+    err = CheckFailed("rnn_forward is not right yet: see the explanation above.")
+    lines = err._render_traceback_()
+    assert len(lines) == 1 and "rnn_forward is not right yet" in lines[0]
+    assert isinstance(err, AssertionError)

@@ -29,7 +29,13 @@ TOLERANCE = {np.dtype(np.float64): 1e-7, np.dtype(np.float32): 1e-4}
 
 
 class CheckFailed(AssertionError):
-    """Raised by a check whose exercise is wrong, after the explanation was printed."""
+    """Raised by a check whose exercise is wrong, after the explanation was printed.
+
+    IPython shows ``_render_traceback_()`` instead of a traceback, so the learner reads the
+    verdict and one line under it; pytest and nbval still see an ``AssertionError``."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 @dataclass
