@@ -7,23 +7,33 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: lab test release solutions clean
+.PHONY: lab test test-browser release solutions clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install -qq --upgrade pip
+	@# -qq: errors only (pip would repeat setuptools' "editable installation" notice for `-e .`).
+	$(PY) -m pip install -qq -r requirements.txt
 	touch $(STAMP)
 
+# Serves the course root and opens notebooks/00_welcome.ipynb; solutions/ opens read-only.
+# The settings are in jupyter_config/jupyter_lab_config.py (no news prompt, no TCP warning).
 # JupyterLab refuses to run as root (as in many containers) unless told it may.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(VENV)/bin/jupyter lab --config=jupyter_config/jupyter_lab_config.py $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Unit tests, every solution notebook under nbval, every student notebook, release --check.
 test: $(STAMP)
-	MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile \
+	MPLBACKEND=Agg OMP_NUM_THREADS=1 COURSE_PROGRESS=text $(PY) -m pytest -n $(JOBS) --dist loadfile \
 		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		tests solutions
+
+# Optional, for contributors (Debian or Ubuntu: apt-get install chromium chromium-driver): JupyterLab
+# in headless Chromium, as a learner sees it; screenshots go to $(SHOTS).
+SHOTS ?= build/browser-screenshots
+test-browser: $(STAMP)
+	$(PY) -m pip install -qq -r requirements-browser.txt
+	SCREENSHOTS=$(SHOTS) $(PY) -m pytest -q -p no:randomly -p no:xdist tests/browser
 
 # For authors: regenerate notebooks/ from solutions/, or re-run the solutions to save outputs.
 release: $(STAMP)

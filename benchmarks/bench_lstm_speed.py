@@ -6,8 +6,7 @@
 The implementations are in ``course_utils/speed.py``: notebook 05's NumPy LSTM, a NumPy LSTM
 written for speed, notebook 07's PyTorch ``LSTMCell`` called once per step, and ``nn.LSTM``.
 Each time is the median of ``--repeats`` runs; the implementations take turns, so that the
-ratios are measured in the same run under the same load. The target of the course is the fast
-NumPy LSTM within 1.5 times the time of ``nn.LSTM``. This is a script to read, not a timed test.
+ratios are measured in the same run under the same load. This is a script to read, not a timed test.
 """
 from __future__ import annotations
 
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_speed_table(seconds))
     ratio = seconds[NUMPY_FAST] / seconds[TORCH_NN]
     print()
-    print(f"fast NumPy / nn.LSTM = {ratio:.2f} (target: at most 1.5): {'met' if ratio <= 1.5 else 'NOT met'}")
+    print(f"The fast NumPy LSTM takes {ratio:.2f} times as long as nn.LSTM on this machine.")
     return 0
 
 

@@ -10,10 +10,16 @@
 - ``grading``: the instructor's grader (``python -m course_utils grade``, docs/grading.md).
 - ``python -m course_utils release``: make ``notebooks/`` from ``solutions/``;
   ``python -m course_utils execute``: re-run solution notebooks and save their outputs.
+- ``threads``: importing the package sets NumPy's and PyTorch's thread count to one, unless you
+  chose one (``OMP_NUM_THREADS``, ``COURSE_THREADS``): see ``course_utils/threads.py`` for why.
 """
 from __future__ import annotations
 
+from . import threads as _threads
+
 __version__ = "0.1.0"
+
+_threads.configure()
 
 
 def environment_report() -> dict[str, str]:

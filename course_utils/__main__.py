@@ -63,8 +63,15 @@ def add_grade_arguments(p: argparse.ArgumentParser) -> None:
                    help="wall-clock and CPU time per exercise (default: %(default)s)")
     p.add_argument("--memory", type=int, default=1024, metavar="MIB",
                    help="address space per exercise, NumPy's ~100 MiB included (default: %(default)s)")
-    p.add_argument("--seed", default=None,
-                   help="secret seed of the hidden inputs (default: $COURSE_GRADING_SEED)")
+    p.add_argument("--seed-file", type=Path, default=None, metavar="PATH",
+                   help="a file holding the secret seed of the hidden inputs (default: $COURSE_GRADING_SEED). "
+                        "Never on the command line, where every user of the machine can read it with ps")
+    p.add_argument("--notebook-time", type=float, default=None, metavar="SECONDS",
+                   help="time budget of one student's notebook, all its exercises together; past it the "
+                        "remaining exercises time out (default: twice the time limit per exercise, 2 minimum)")
+    p.add_argument("--allow-weak-sandbox", action="store_true",
+                   help="grade even where the sandbox lacks protections it needs (namespaces, Landlock, "
+                        "seccomp); recorded in grades.json. Without it, grade refuses and says what is missing")
     p.add_argument("--solutions", type=Path, default=ROOT / "solutions",
                    help="the instructor's solution notebooks, which define exercises and points")
     p.add_argument("--notebooks", nargs="+", default=(), metavar="NN",
@@ -80,12 +87,23 @@ def grade_command(args: argparse.Namespace) -> int:
 
     from .grading import SEED_ENV, GradingError, Limits, Options, grade
 
-    if not (args.seed or os.environ.get(SEED_ENV)):
-        print(f"WARNING: no secret seed (--seed or ${SEED_ENV}): the hidden inputs are the public default "
+    seed = None
+    if args.seed_file is not None:
+        try:
+            seed = args.seed_file.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            print(f"grading failed: the seed file cannot be read ({e.strerror})", file=sys.stderr)
+            return 2
+        if not seed:
+            print(f"grading failed: the seed file {args.seed_file} is empty", file=sys.stderr)
+            return 2
+    if not (seed or os.environ.get(SEED_ENV)):
+        print(f"WARNING: no secret seed (--seed-file or ${SEED_ENV}): the hidden inputs are the public default "
               "ones. Fine for a trial run, not for real grades.", file=sys.stderr)
     limits = Limits(wall=args.time_limit, cpu=max(1, math.ceil(args.time_limit)), memory=args.memory << 20)
-    options = Options(solutions=args.solutions, jobs=args.jobs, limits=limits, seed=args.seed,
-                      notebooks=tuple(args.notebooks), progress=not args.no_progress)
+    options = Options(solutions=args.solutions, jobs=args.jobs, limits=limits, seed=seed,
+                      notebooks=tuple(args.notebooks), progress=not args.no_progress,
+                      allow_weak_sandbox=args.allow_weak_sandbox, notebook_time=args.notebook_time)
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():

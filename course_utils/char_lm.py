@@ -142,3 +142,13 @@ def side_by_side(columns: dict[str, str], width: int = 25, rows: int | None = No
     for r in range(n_rows):
         table.append(" │ ".join(f"{c[r] if r < len(c) else '':<{width}}" for c in cells).rstrip())
     return "\n".join(table)
+
+
+def adam_state(params: dict[str, np.ndarray]) -> dict:
+    """Adam's state before the first step: {"t": 0, "m": zeros like params, "v": zeros like params}.
+
+    t counts the steps taken; m and v are the running averages of each parameter's gradient
+    and of its square (notebook 04's adam_step).
+    """
+    return {"t": 0, "m": {k: np.zeros_like(p) for k, p in params.items()},
+            "v": {k: np.zeros_like(p) for k, p in params.items()}}

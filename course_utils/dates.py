@@ -139,9 +139,9 @@ class Batch:
 
     src: int (N, S), the inputs padded with <pad>; src_lengths: int (N,) (on the CPU, as
     ``pack_padded_sequence`` wants them); src_mask: bool (N, S), True at real positions;
-    tgt_in: int (N, T), <start> followed by the target (what the decoder reads, teacher
-    forcing); tgt_out: int (N, T), the target followed by <end> (what it should predict);
-    sources, targets: the N strings.
+    tgt: int (N, T + 1), <start>, the target, <end>, then <pad>; tgt_in: int (N, T), tgt
+    without its last column (what the decoder reads, teacher forcing); tgt_out: int (N, T),
+    tgt without its first column (what it should predict); sources, targets: the N strings.
     """
 
     src: "torch.Tensor"  # noqa: F821
@@ -151,6 +151,13 @@ class Batch:
     tgt_out: "torch.Tensor"  # noqa: F821
     sources: list[str]
     targets: list[str]
+    tgt: "torch.Tensor" = None  # noqa: F821
+
+    def __post_init__(self):
+        if self.tgt is None:  # <start> + tgt_out: the full target, as teacher_forcing_loss reads it
+            import torch
+
+            self.tgt = torch.cat([self.tgt_in[:, :1], self.tgt_out], dim=1)
 
 
 class DateData:

@@ -55,35 +55,19 @@ def identity_init(H: int, gain: float = 1.0) -> np.ndarray:
 # --- gradients through time --------------------------------------------------------------
 
 
-def backprop_to_earlier_states(h: np.ndarray, Wh: np.ndarray, dh_last: np.ndarray) -> np.ndarray:
-    """Follow a gradient that arrives at the last hidden state back to every earlier state.
+def linear_rnn_step_forward(x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarray,
+                            b: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """One step of an RNN without tanh, next_h = x @ Wx + prev_h @ Wh + b: (N, H), and a cache.
 
-    h: (N, T, H), the states h_1 .. h_T of an RNN forward pass; Wh: (H, H).
-    dh_last: (N, H), the gradient of a loss with respect to h_T.
-    Returns dh: (N, T + 1, H) with dh[:, k] the gradient with respect to h_{T-k}, k = 0 .. T
-    (dh[:, T] is the gradient with respect to the initial state h_0). One step back is
-        dL/dh_{t-1} = (dL/dh_t * (1 - h_t ** 2)) @ Wh.T
+    Same arguments as rnn_step_forward; used to see what tanh changes in the gradient's travel.
     """
-    N, T, H = h.shape
-    dh = np.empty((N, T + 1, H), dtype=np.result_type(h, Wh, dh_last))
-    dh[:, 0] = dh_last
-    for k in range(1, T + 1):
-        t = T - k + 1  # the step from h_{t-1} to h_t, with h_t stored in h[:, t - 1]
-        dh[:, k] = (dh[:, k - 1] * (1 - h[:, t - 1] ** 2)) @ Wh.T
-    return dh
+    return x @ Wx + prev_h @ Wh + b, (x, prev_h, Wx, Wh)
 
 
-def gradient_norm_by_lag(h: np.ndarray, Wh: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """How strongly the last hidden state's gradient reaches back: norms (T + 1,) by time lag.
-
-    h: (N, T, H), states of an RNN forward pass; Wh: (H, H). A gradient of norm 1 in a random
-    direction is sent back from h_T of every sequence; entry k is the norm of the gradient
-    with respect to h_{T-k}, averaged over the N sequences (entry 0 is 1).
-    """
-    u = rng.standard_normal(h[:, -1].shape)
-    u /= np.linalg.norm(u, axis=1, keepdims=True)
-    dh = backprop_to_earlier_states(h, Wh, u)
-    return np.linalg.norm(dh, axis=2).mean(axis=0)
+def linear_rnn_step_backward(dnext_h: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
+    """Backward pass of linear_rnn_step_forward: dx, dprev_h, dWx, dWh, db."""
+    x, prev_h, Wx, Wh = cache
+    return dnext_h @ Wx.T, dnext_h @ Wh.T, x.T @ dnext_h, prev_h.T @ dnext_h, dnext_h.sum(axis=0)
 
 
 def factor_per_step(norms: np.ndarray, first_lag: int | None = None) -> float:
@@ -100,6 +84,41 @@ def factor_per_step(norms: np.ndarray, first_lag: int | None = None) -> float:
 def global_norm(grads: dict[str, np.ndarray]) -> float:
     """sqrt(sum of every squared entry of every array in grads), as a float."""
     return float(np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in grads.values())))
+
+
+# --- one unit, one target: a cliff in the loss (Pascanu, Mikolov and Bengio, 2013) -----------
+
+
+def one_unit_loss(Wh: float, b: float, T: int = 50, h0: float = 0.5,
+                  target: float = 0.7) -> tuple[float, dict[str, float]]:
+    """An RNN with one unit and no input, h_t = tanh(Wh * h_{t-1} + b) from h_0 = h0, trained
+    to end at h_T = target. Returns the loss (h_T - target) ** 2 and its gradients
+    {"Wh": ..., "b": ...}, by backpropagation through all T steps (rnn_backward)."""
+    x = np.zeros((1, T, 1))
+    h, cache = ref.rnn_forward(x, np.full((1, 1), h0), np.zeros((1, 1)), np.array([[Wh]]), np.array([b]))
+    dh = np.zeros_like(h)
+    dh[0, -1, 0] = 2 * (h[0, -1, 0] - target)
+    _, _, _, dWh, db = ref.rnn_backward(dh, cache)
+    return float((h[0, -1, 0] - target) ** 2), {"Wh": float(dWh[0, 0]), "b": float(db[0])}
+
+
+def train_one_unit(Wh: float, b: float, lr: float, num_steps: int, clip: ClipFunction | None = None,
+                   max_norm: float = 1.0, **task) -> dict[str, np.ndarray]:
+    """Gradient descent on one_unit_loss from (Wh, b), optionally clipping with clip(grads, max_norm).
+
+    Returns arrays (num_steps,) of "loss", the gradient norms "|dWh|" and "|db|" (before
+    clipping), and the parameters "Wh" and "b" at every step (before its update).
+    """
+    keys = ("loss", "|dWh|", "|db|", "Wh", "b")
+    history = {k: np.zeros(num_steps) for k in keys}
+    for step in range(num_steps):
+        loss, grads = one_unit_loss(Wh, b, **task)
+        for k, v in zip(keys, (loss, abs(grads["Wh"]), abs(grads["b"]), Wh, b)):
+            history[k][step] = v
+        if clip is not None:
+            grads = {k: float(v) for k, v in clip({k: np.array(v) for k, v in grads.items()}, max_norm)[0].items()}
+        Wh, b = Wh - lr * grads["Wh"], b - lr * grads["b"]
+    return history
 
 
 # --- a small RNN regressor trained by gradient descent -----------------------------------

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tqdm import tqdm  # text progress bars: they work in Jupyter, in saved notebooks and in terminals
+from .progress import tqdm  # a widget in Jupyter, text in terminals and saved notebooks
 
 from .reference import (
     adam_step,

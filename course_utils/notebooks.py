@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from .progress import ENV as PROGRESS_ENV
 from .release import ROOT
 
 
@@ -16,9 +17,10 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600, allow_erro
     """Execute a notebook in a fresh kernel of this Python; returns it with outputs."""
     if save_figures:
         os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-        # The course's matrices are small: one BLAS/torch thread is as fast on an idle machine
-        # and many times faster on a busy one (measured: 15 s against 250 s for notebook 08).
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Nothing draws widgets here: progress bars are text on stdout (course_utils/progress.py), so
+    # saved notebooks hold the bar's last state, not widget state or red stderr. Thread counts are
+    # chosen by `import course_utils` (course_utils/threads.py), as in the learner's JupyterLab.
+    os.environ.setdefault(PROGRESS_ENV, "text")
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
     client.execute()

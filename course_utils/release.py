@@ -18,8 +18,9 @@ In the student version each ``BEGIN SOLUTION ... END SOLUTION`` region becomes
         raise NotImplementedError("Exercise 1.1: rnn_step_forward")
 
 at the marker's indentation. Outputs and execution counts are cleared, lines holding
-nbval markers (``# NBVAL_CHECK_OUTPUT``) are dropped, and a banner cell says the file is
-generated. ``release --check`` regenerates in memory and fails if ``notebooks/`` differs.
+nbval markers (``# NBVAL_CHECK_OUTPUT``) are dropped, a banner cell tells the learner where to
+write and how to check, and the metadata (``course.generated``) tells authors the file is generated.
+``release --check`` regenerates in memory and fails if ``notebooks/`` differs.
 """
 from __future__ import annotations
 
@@ -79,11 +80,22 @@ def stub_source(source: str, where: str = "") -> str:
     return "\n".join(out)
 
 
+BANNER = (
+    "> **Your notebook.** Write your code where it says `# YOUR CODE HERE`, replacing the "
+    "`raise NotImplementedError(...)` line, then run the check cell under the exercise: it says "
+    "whether your code is right and, if not, where to look. Stuck? Open the hints under the "
+    "exercise. Your work is saved in this file.")
+AUTHORS_NOTE = ("Generated file: do not edit. It is made from solutions/{source} by "
+                "`python -m course_utils release`; edit the solution and release again.")
+
+
 def banner(source_name: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_markdown_cell(
-        f"> **Generated file: do not edit.** It is made from `solutions/{source_name}` by "
-        "`python -m course_utils release`; write your answers here, in the cells marked "
-        "`# YOUR CODE HERE`.")
+    """The first cell of a student notebook: what the learner needs, in their words.
+
+    The authors' notice ("generated, do not edit") is in the notebook's metadata
+    (``metadata.course.generated``), where authors look, not in the learner's way.
+    """
+    cell = nbformat.v4.new_markdown_cell(BANNER)
     cell["id"] = BANNER_ID
     return cell
 
@@ -107,8 +119,9 @@ def student_version(nb: nbformat.NotebookNode, source_name: str) -> nbformat.Not
             new["execution_count"] = None
         new.pop("attachments", None) if cell.cell_type == "code" else None
         cells.append(new)
-    out = nbformat.v4.new_notebook(cells=cells, metadata={
-        k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")})
+    metadata = {k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")}
+    metadata["course"] = {"generated": AUTHORS_NOTE.format(source=source_name)}
+    out = nbformat.v4.new_notebook(cells=cells, metadata=metadata)
     out.nbformat, out.nbformat_minor = nb.nbformat, max(nb.nbformat_minor, 5)
     return out
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm  # text progress bars: they work in Jupyter, in saved notebooks and in terminals
+from .progress import tqdm  # a widget in Jupyter, text in terminals and saved notebooks
 
 from .dates import Batch, DateData
 
@@ -72,8 +72,10 @@ class Seq2Seq(nn.Module):
 
 
 def train(model: Seq2Seq, next_batch: Callable[[], Batch], steps: int, lr: float = 3e-3,
-          clip: float = 1.0, progress: bool = True, desc: str = "training") -> dict:
-    """Adam on ``model.loss`` for a fixed number of steps, one fresh batch per step.
+          clip: float = 1.0, progress: bool = True, desc: str = "training",
+          loss_fn: Callable[[Seq2Seq, Batch], torch.Tensor] | None = None) -> dict:
+    """Adam on ``loss_fn(model, batch)`` (default ``model.loss``) for a fixed number of steps, one
+    fresh batch per step. Notebook 10 passes a loss built on the learner's teacher_forcing_loss.
 
     The learning rate falls linearly from ``lr`` to 0 over the run, which steadies the last
     steps; gradients are clipped to global norm ``clip``. Returns {"loss": float array (steps,),
@@ -86,7 +88,8 @@ def train(model: Seq2Seq, next_batch: Callable[[], Batch], steps: int, lr: float
     model.train()
     bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=1.0)
     for k in bar:
-        loss = model.loss(next_batch())
+        batch = next_batch()
+        loss = model.loss(batch) if loss_fn is None else loss_fn(model, batch)
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -100,14 +103,26 @@ def train(model: Seq2Seq, next_batch: Callable[[], Batch], steps: int, lr: float
 
 
 def predict(model: Seq2Seq, data: DateData, sources: Sequence[str], device: str = "cpu",
-            batch_size: int = 500) -> list[str]:
-    """Greedy predictions (strings, cut at <end>) for a list of source strings."""
+            batch_size: int = 500, decode: Callable | None = None) -> list[str]:
+    """Greedy predictions (strings, cut at <end>) for a list of source strings.
+
+    decode: a greedy decoder with the signature of notebook 10's exercise,
+    ``decode(encoder, decoder, src, src_lengths, start_id, end_id, max_len) -> N lists of ids``
+    (without <start> and <end>); default ``model.greedy_decode``.
+    """
     out = []
     max_len = len("yyyy-mm-dd") + 1
+    vocab = data.tgt_vocab
     for i in range(0, len(sources), batch_size):
-        chunk = [(s, "") for s in sources[i:i + batch_size]]
-        tokens, _ = model.greedy_decode(data.batch(chunk, device), max_len)
-        out += [data.tgt_vocab.decode(row) for row in tokens.cpu().numpy()]
+        batch = data.batch([(s, "") for s in sources[i:i + batch_size]], device)
+        if decode is None:
+            tokens, _ = model.greedy_decode(batch, max_len)
+            out += [vocab.decode(row) for row in tokens.cpu().numpy()]
+        else:
+            with torch.no_grad():
+                rows = decode(model.encoder, model.decoder, batch.src, batch.src_lengths, vocab.start_id,
+                              vocab.end_id, max_len)
+            out += [vocab.decode([*(int(t) for t in row), vocab.end_id]) for row in rows]
     return out
 
 

@@ -15,6 +15,10 @@ Wx (D, 4H), Wh (H, 4H), b (4H,), gate blocks i, f, g, o; the initial cell state 
 :func:`speed_table` runs all four on the same inputs, interleaved, and returns the median
 time of each; :func:`format_speed_table` prints it with every row's ratio to ``nn.LSTM``.
 ``benchmarks/bench_lstm_speed.py`` prints the table for N=64, T=50, D=64, H=128.
+:func:`lstm_speed_check` confirms, in one line, that the fast NumPy LSTM computes notebook 05's numbers.
+
+Also notebook 07's other plumbing: :func:`lstm_lm_functions` adapts a PyTorch character-level LSTM to
+notebook 04's ``bits_per_char`` and ``generate``.
 """
 from __future__ import annotations
 
@@ -126,6 +130,45 @@ def lstm_backward_fast(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
     db = da_flat.sum(axis=0)
     dx = (da_flat @ Wx.T).reshape(T, N, D).transpose(1, 0, 2)
     return np.ascontiguousarray(dx), dnext_h, dWx, dWh, db
+
+
+def lstm_speed_check(seed: int = 3) -> str:
+    """One line: the largest differences between the fast NumPy LSTM and notebook 05's, on a small batch
+    (N=4, T=6, D=3, H=5, float64), for h and each gradient."""
+    from course_utils import reference as ref
+
+    rng = np.random.default_rng(seed)
+    x, h0, dh = rng.standard_normal((4, 6, 3)), rng.standard_normal((4, 5)), rng.standard_normal((4, 6, 5))
+    Wx, Wh, b = rng.standard_normal((3, 20)), rng.standard_normal((5, 20)), rng.standard_normal(20)
+    h_fast, cache_fast = lstm_forward_fast(x, h0, Wx, Wh, b)
+    h_ref, cache_ref = ref.lstm_forward(x, h0, Wx, Wh, b)
+    differences = [np.abs(fast - slow).max() for fast, slow in
+                   zip([h_fast, *lstm_backward_fast(dh, cache_fast)], [h_ref, *ref.lstm_backward(dh, cache_ref)])]
+    return ("fast NumPy LSTM against notebook 05's, largest differences of h, dx, dh0, dWx, dWh, db: "
+            + " ".join(f"{d:.0e}" for d in differences))
+
+
+def lstm_lm_functions(model, H: int, device="cpu"):
+    """For a character-level LSTM ``model(x int (N, T), (h, c)) -> (scores (N, T, V), (h, c))`` with
+    hidden size H: the ``predict`` of notebook 04's ``bits_per_char`` and the ``step`` of its
+    ``generate``. Both carry the LSTM's two states as one NumPy array, h and c side by side, (N, 2H).
+
+    predict(x int (N, T), hc (N, 2H)) -> scores (N, T, V), next hc; step(x int (N,), hc) -> logits (N, V), next hc.
+    """
+    import torch
+
+    @torch.no_grad()
+    def predict(x, hc):
+        hc = torch.as_tensor(hc, dtype=torch.float32, device=device)
+        state = (hc[None, :, :H].contiguous(), hc[None, :, H:].contiguous())
+        scores, (h, c) = model(torch.as_tensor(x, device=device), state)
+        return scores.cpu().numpy(), torch.cat([h[0], c[0]], dim=1).cpu().numpy()
+
+    def step(x, hc):
+        scores, hc = predict(x[:, None], hc)
+        return scores[:, 0], hc
+
+    return predict, step
 
 
 def unroll(cell, x, h0, c0=None):

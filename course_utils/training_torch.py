@@ -10,6 +10,7 @@ Shapes: N examples, T tokens (padded with 0 after each sequence's end), C classe
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,18 +24,34 @@ def _batch(tokens: np.ndarray, lengths: np.ndarray, idx: np.ndarray, device: str
     return (torch.from_numpy(tokens[idx, :T]).to(device), torch.from_numpy(lengths[idx]))
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, tokens: torch.Tensor, lengths: torch.Tensor,
+               labels: torch.Tensor, max_norm: float) -> float:
+    """One step on the mean cross-entropy of a batch, gradients clipped to global norm ``max_norm``:
+    the loss before the step. (Notebook 08 has the learner write this; ``fit_classifier`` uses
+    theirs when given one.)"""
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths), labels)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return loss.item()
+
+
 def fit_classifier(model: nn.Module, tokens: np.ndarray, lengths: np.ndarray, labels: np.ndarray,
                    epochs: int, batch_size: int = 64, lr: float = 3e-3, clip: float = 1.0, seed: int = 0,
-                   device: str = "cpu", progress: bool = True, desc: str = "training") -> dict:
+                   device: str = "cpu", progress: bool = True, desc: str = "training",
+                   step: Callable = train_step) -> dict:
     """Adam on the mean cross-entropy of ``model``'s logits, for a fixed number of epochs.
 
     tokens: int (N, T), lengths: int (N,), labels: int (N,) in 0..C-1, all NumPy arrays.
-    Every epoch visits the examples once, in an order drawn from ``seed``; gradients are
-    clipped to global norm ``clip``. The model must already be on ``device``.
+    Every epoch visits the examples once, in an order drawn from ``seed``; each mini-batch is
+    one call of ``step(model, optimizer, tokens, lengths, labels, clip) -> loss`` (the learner's
+    ``train_step`` in notebook 08), which clips the gradients to global norm ``clip``. The model
+    must already be on ``device``.
     Returns {"loss": float array (steps,), the loss of every step, "steps_per_epoch": int,
     "seconds": wall-clock time}. The model is left in eval mode.
     """
-    from tqdm import tqdm  # text progress bars: they work in Jupyter, in saved notebooks and in terminals
+    from .progress import tqdm  # a widget in Jupyter, text in terminals and saved notebooks
 
     rng = np.random.default_rng(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
@@ -48,12 +65,8 @@ def fit_classifier(model: nn.Module, tokens: np.ndarray, lengths: np.ndarray, la
         for k in range(steps_per_epoch):
             idx = order[k * batch_size:(k + 1) * batch_size]
             x, x_lengths = _batch(tokens, lengths, idx, device)
-            loss = F.cross_entropy(model(x, x_lengths), torch.from_numpy(labels[idx]).to(device))
-            optimiser.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimiser.step()
-            losses[epoch * steps_per_epoch + k] = loss.item()
+            y = torch.from_numpy(labels[idx]).to(device)
+            losses[epoch * steps_per_epoch + k] = float(step(model, optimiser, x, x_lengths, y, clip))
             bar.update(1)
         bar.set_postfix(epoch=epoch + 1, loss=f"{losses[(epoch + 1) * steps_per_epoch - 1]:.3f}")
     bar.close()

@@ -1,6 +1,6 @@
 """Tests of notebook 07's checks (PyTorch): a check that cannot fail is a defect.
 
-For every exercise of notebook 07 (load_rnn_weights, load_lstm_weights, load_gru_weights,
+For every exercise of notebook 07 (load_rnn_weights, load_gru_weights,
 LSTMCell, last_hidden_state, final_states_packed) these tests show that its check
 
 * passes the reference and correct solutions written differently from it, under several seeds;
@@ -28,7 +28,7 @@ from course_utils import reference as ref
 from course_utils.check import EXERCISES
 from course_utils.check._calls import ReturnError, build_recurrent, run_plan
 
-NAMES = ["load_rnn_weights", "load_lstm_weights", "load_gru_weights", "LSTMCell", "last_hidden_state",
+NAMES = ["load_rnn_weights", "load_gru_weights", "LSTMCell", "last_hidden_state",
          "final_states_packed"]
 proofs = Proofs(NAMES, min_correct=1)
 correct, wrong, run = proofs.correct, proofs.wrong, proofs.run
@@ -85,49 +85,57 @@ def load_rnn_weights_Wh_not_transposed(rnn, Wx, Wh, b):
 correct("load_rnn_weights", load_rnn_weights_bias_in_hh)
 correct("load_rnn_weights", load_rnn_weights_state_dict)
 wrong("load_rnn_weights", load_rnn_weights_b_twice, hint="b went in twice", output="h")
-wrong("load_rnn_weights", load_rnn_weights_without_transposes, hint="the transpose of Wx",
+wrong("load_rnn_weights", load_rnn_weights_without_transposes, hint="a shape does not fit",
       message="your code raised an error")
-wrong("load_rnn_weights", load_rnn_weights_Wh_not_transposed, hint="weight_hh_l0 = Wh.T", output="h")
-
-# --- 7.2 load_lstm_weights ----------------------------------------------------------------
+wrong("load_rnn_weights", load_rnn_weights_Wh_not_transposed, hint="the network with Wh transposed", output="h")
 
 
-def load_lstm_weights_half_bias_each(lstm, Wx, Wh, b):
+def load_rnn_weights_bias_hh_untouched(rnn, Wx, Wh, b):
     with torch.no_grad():
-        for param, value in [(lstm.weight_ih_l0, Wx.T), (lstm.weight_hh_l0, Wh.T),
-                             (lstm.bias_ih_l0, b / 2), (lstm.bias_hh_l0, b / 2)]:
-            param.copy_(t(value))
+        rnn.weight_ih_l0.copy_(t(Wx.T))
+        rnn.weight_hh_l0.copy_(t(Wh.T))
+        rnn.bias_ih_l0.copy_(t(b))
 
 
-def load_lstm_weights_b_twice(lstm, Wx, Wh, b):
+def load_rnn_weights_without_no_grad(rnn, Wx, Wh, b):
+    rnn.weight_ih_l0.copy_(t(Wx.T))
+    rnn.weight_hh_l0.copy_(t(Wh.T))
+    rnn.bias_ih_l0.copy_(t(b))
+    rnn.bias_hh_l0.zero_()
+
+
+def load_rnn_weights_ifog_reordered(rnn, Wx, Wh, b):
+    """Reverses the columns, as if PyTorch's order differed from the course's: no mistake models it."""
     with torch.no_grad():
-        for param, value in [(lstm.weight_ih_l0, Wx.T), (lstm.weight_hh_l0, Wh.T),
-                             (lstm.bias_ih_l0, b), (lstm.bias_hh_l0, b)]:
-            param.copy_(t(value))
+        rnn.weight_ih_l0.copy_(t(Wx[:, ::-1].T))
+        rnn.weight_hh_l0.copy_(t(Wh[:, ::-1].T))
+        rnn.bias_ih_l0.copy_(t(b[::-1]))
+        rnn.bias_hh_l0.zero_()
 
 
-def load_lstm_weights_ifog_order(lstm, Wx, Wh, b):
-    """Reorders the blocks, believing that PyTorch's order differs from the course's."""
-    H = Wh.shape[0]
-    order = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]  # i, f, o, g
+def load_rnn_weights_loads_an_lstm_too(lstm_or_rnn, Wx, Wh, b):
+    """The notebook runs the learner's load_rnn_weights on an nn.LSTM: the reference does the same."""
+    ref.load_rnn_weights(lstm_or_rnn, Wx, Wh, b)
+
+
+wrong("load_rnn_weights", load_rnn_weights_bias_hh_untouched, hint="still holds its random initial values")
+wrong("load_rnn_weights", load_rnn_weights_without_no_grad, hint="inside `with torch.no_grad():`",
+      message="your code raised an error")
+wrong("load_rnn_weights", load_rnn_weights_ifog_reordered, hint="no common mistake explains how it differs",
+      output="h")
+
+
+def test_load_rnn_weights_loads_an_nn_lstm_too():
+    """Notebook 07 says so and runs it: the same parameter names, 4H rows in the course's gate order."""
+    g = np.random.default_rng(0)
+    x, h0 = g.standard_normal((2, 3, 4)), g.standard_normal((2, 5))
+    Wx, Wh, b = g.standard_normal((4, 20)), g.standard_normal((5, 20)), g.standard_normal(20)
+    lstm = nn.LSTM(4, 5, batch_first=True).double()
+    load_rnn_weights_loads_an_lstm_too(lstm, Wx, Wh, b)
+    h0_t = t(h0)[None]
     with torch.no_grad():
-        lstm.weight_ih_l0.copy_(t(Wx[:, order].T))
-        lstm.weight_hh_l0.copy_(t(Wh[:, order].T))
-        lstm.bias_ih_l0.copy_(t(b[order]))
-        lstm.bias_hh_l0.zero_()
-
-
-def load_lstm_weights_assigns_data_without_transposes(lstm, Wx, Wh, b):
-    lstm.weight_ih_l0.data = t(Wx)  # replaces the tensor: no shape error, and a layer that cannot run
-    lstm.weight_hh_l0.data = t(Wh)
-    lstm.bias_ih_l0.data = t(b)
-    lstm.bias_hh_l0.data = t(np.zeros_like(b))
-
-
-correct("load_lstm_weights", load_lstm_weights_half_bias_each)
-wrong("load_lstm_weights", load_lstm_weights_b_twice, hint="b went in twice")
-wrong("load_lstm_weights", load_lstm_weights_ifog_order, hint="weight_ih_l0 = Wx.T", output="h")
-wrong("load_lstm_weights", load_lstm_weights_assigns_data_without_transposes, hint="transpose of Wx")
+        h = lstm(t(x), (h0_t, torch.zeros_like(h0_t)))[0].numpy()
+    np.testing.assert_allclose(h, ref.lstm_forward(x, h0, Wx, Wh, b)[0], rtol=0, atol=1e-12)
 
 # --- 7.3 load_gru_weights -----------------------------------------------------------------
 
@@ -156,6 +164,27 @@ def load_gru_weights_summed_biases(gru, Wx, Wh, bx, bh):
 correct("load_gru_weights", load_gru_weights_state_dict)
 wrong("load_gru_weights", load_gru_weights_swapped_biases, hint="bx and bh are swapped")
 wrong("load_gru_weights", load_gru_weights_summed_biases, hint="cannot be added up")
+
+
+def load_gru_weights_like_the_rnn(gru, Wx, Wh, bx, bh):
+    """What worked for the RNN: one bias carries the input bias, the other is zero."""
+    with torch.no_grad():
+        for param, value in [(gru.weight_ih_l0, Wx.T), (gru.weight_hh_l0, Wh.T),
+                             (gru.bias_ih_l0, bx), (gru.bias_hh_l0, np.zeros_like(bh))]:
+            param.copy_(t(value))
+
+
+def load_gru_weights_Wh_untransposed(gru, Wx, Wh, bx, bh):
+    with torch.no_grad():
+        gru.weight_ih_l0.copy_(t(Wx.T))
+        gru.weight_hh_l0.copy_(t(Wh))  # (H, 3H) into (3H, H)
+        gru.bias_ih_l0.copy_(t(bx))
+        gru.bias_hh_l0.copy_(t(bh))
+
+
+wrong("load_gru_weights", load_gru_weights_like_the_rnn, hint="bh belongs in bias_hh_l0")
+wrong("load_gru_weights", load_gru_weights_Wh_untransposed, hint="a shape does not fit",
+      message="your code raised an error")
 
 # --- 7.4 LSTMCell -------------------------------------------------------------------------
 
@@ -260,6 +289,24 @@ class LSTMCellTransposedWx(nn.Module):
         raise AssertionError("never reached: the parameters are checked first")
 
 
+class LSTMCellChunkAlongTheBatch(Skeleton):
+    """Splits a along axis 0, the batch, as if a were (4H, N)."""
+
+    def forward(self, x, prev_h, prev_c):
+        i, f, g, o = (x @ self.Wx + prev_h @ self.Wh + self.b).chunk(4, dim=0)
+        next_c = torch.sigmoid(f) * prev_c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(next_c), next_c
+
+
+class LSTMCellForgetsPrevC(Skeleton):
+    """next_c without the forget gate's term: no catalogued mistake."""
+
+    def forward(self, x, prev_h, prev_c):
+        i, f, g, o = (x @ self.Wx + prev_h @ self.Wh + self.b).chunk(4, dim=-1)
+        next_c = torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(next_c), next_c
+
+
 correct("LSTMCell", LSTMCellSlices)
 correct("LSTMCell", LSTMCellWithTorchCat)
 wrong("LSTMCell", LSTMCellGOSwapped, hint="the block order is i, f, g, o", output="next_h")
@@ -267,6 +314,9 @@ wrong("LSTMCell", LSTMCellSigmoidG, hint="g uses tanh, not sigmoid")
 wrong("LSTMCell", LSTMCellWithoutTanhC, hint="the tanh of the cell state is missing")
 wrong("LSTMCell", LSTMCellThroughNumpy, hint="do not depend on the inputs through autograd",
       message="does not have the expected form")
+wrong("LSTMCell", LSTMCellChunkAlongTheBatch, hint="split it along its last axis",
+      message="your code raised an error")
+wrong("LSTMCell", LSTMCellForgetsPrevC, hint="no common mistake", output="next_h")
 wrong("LSTMCell", LSTMCellDetachedC, hint="no .detach()", output="dprev_c")
 wrong("LSTMCell", LSTMCellRenamed, hint="missing Wh, Wx, b; unexpected W, bias")
 wrong("LSTMCell", LSTMCellTransposedWx, hint="Wx has shape (24, 5) instead of (5, 24)")

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from course_utils import check
 from course_utils import reference as ref
 from course_utils.check import EXERCISES, CheckFailed
 
-NAMES = ["padding_mask", "masked_mean", "SentimentLSTM"]
+NAMES = ["padding_mask", "masked_mean", "SentimentLSTM", "train_step"]
 
 
 # --- correct code, written differently from the reference --------------------------------------
@@ -71,10 +72,36 @@ class SortedByHand(Skeleton):
         return self.out(final[torch.argsort(order)])
 
 
+def step_zeroing_last(model, optimizer, tokens, lengths, labels, max_norm):
+    """Correct: forward first, gradients cleared after the step (a fresh model has none)."""
+    logits = model(tokens, lengths)
+    loss = nn.CrossEntropyLoss()(logits, labels)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=max_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=False)
+    return float(loss)
+
+
+def step_by_hand(model, optimizer, tokens, lengths, labels, max_norm):
+    """Correct: model.zero_grad, log-softmax + NLL, the global norm clipped by hand."""
+    model.zero_grad()
+    loss = F.nll_loss(F.log_softmax(model(tokens, lengths), dim=-1), labels)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    total = torch.sqrt(sum((g ** 2).sum() for g in grads))
+    if total > max_norm:
+        for g in grads:
+            g.mul_(max_norm / total)
+    optimizer.step()
+    return loss.detach()  # a 0-d tensor is accepted as a number
+
+
 CORRECT = {
     "padding_mask": [mask_by_rows, mask_flipped],
     "masked_mean": [mean_einsum, mean_masked_fill],
     "SentimentLSTM": [FromOutputs, SortedByHand],
+    "train_step": [ref.train_step, step_zeroing_last, step_by_hand],
 }
 
 
@@ -147,6 +174,130 @@ class Detached(Skeleton):
         return self.out(torch.cat([h_n[0], h_n[1]], dim=1).detach())
 
 
+def step_not_zeroed(model, optimizer, tokens, lengths, labels, max_norm):
+    loss = F.cross_entropy(model(tokens, lengths), labels)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def step_clip_after(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths), labels)
+    loss.backward()
+    optimizer.step()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    return loss.item()
+
+
+def step_no_clip(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_item_first(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths), labels).item()
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return loss
+
+
+def step_detached(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths).detach(), labels)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def step_no_grad(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    with torch.no_grad():
+        logits = model(tokens, lengths)
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_double_softmax(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(torch.softmax(model(tokens, lengths), dim=1), labels)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def step_without_step(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths), labels)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    return loss.item()
+
+
+def step_zeroed_too_late(model, optimizer, tokens, lengths, labels, max_norm):
+    loss = F.cross_entropy(model(tokens, lengths), labels)
+    loss.backward()
+    optimizer.zero_grad()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def step_summed(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths), labels, reduction="sum")
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def step_clip_one(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths), labels)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss.item()
+
+
+def step_clip_value(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths), labels)
+    loss.backward()
+    nn.utils.clip_grad_value_(model.parameters(), max_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def step_clip_each(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths), labels)
+    loss.backward()
+    for p in model.parameters():
+        nn.utils.clip_grad_norm_(p, max_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def step_no_return(model, optimizer, tokens, lengths, labels, max_norm):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(tokens, lengths), labels)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+
+
 MISTAKES = [
     ("padding_mask", lambda L, T: torch.arange(T)[None] <= L[:, None], "<, not <="),
     ("padding_mask", lambda L, T: torch.arange(1, T + 1)[None] < L[:, None], "positions count from 0"),
@@ -169,6 +320,20 @@ MISTAKES = [
     ("SentimentLSTM", BackwardOnly, "(2, N, H)"),
     ("SentimentLSTM", SortedLengthsRequired, "enforce_sorted=False"),
     ("SentimentLSTM", Detached, "no .detach()"),
+    ("train_step", step_not_zeroed, "Zero the gradients at every step"),
+    ("train_step", step_clip_after, "Clipping after the step comes too late"),
+    ("train_step", step_no_clip, "the update used the unclipped gradients"),
+    ("train_step", step_item_first, "loss.item() is a plain Python number"),
+    ("train_step", step_detached, "no graph to go back through"),
+    ("train_step", step_no_grad, "torch.no_grad()"),
+    ("train_step", step_double_softmax, "applied twice"),
+    ("train_step", step_without_step, "the weights did not change"),
+    ("train_step", step_zeroed_too_late, "zeroing them between the backward pass and the step"),
+    ("train_step", step_summed, "sum over the batch"),
+    ("train_step", step_clip_one, "not to max_norm"),
+    ("train_step", step_clip_value, "clip_grad_value_"),
+    ("train_step", step_clip_each, "clipped on its own"),
+    ("train_step", step_no_return, "NoneType"),
 ]
 
 
@@ -176,7 +341,7 @@ def stub(name):
     if name == "SentimentLSTM":
         class Stub(Skeleton):
             def forward(self, tokens, lengths):
-                raise NotImplementedError("Exercise 8.3: SentimentLSTM")
+                raise NotImplementedError("Exercise 8.4: SentimentLSTM")
         return Stub
 
     def f(*args):
@@ -186,6 +351,7 @@ def stub(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_reference_passes_in_well_under_a_second(name):
+    EXERCISES[name].run(getattr(ref, name), rng=np.random.default_rng(0))  # PyTorch's own warm-up (optimizers: ~2 s)
     start = time.perf_counter()
     verdict = EXERCISES[name].run(getattr(ref, name), rng=np.random.default_rng(0))
     assert verdict, verdict.message
@@ -282,8 +448,57 @@ def test_the_grader_gives_the_solution_full_marks_the_hand_out_none_and_a_mistak
         limits=Limits(wall=60, cpu=60, memory=2048 << 20)))
     by_student = {s["student"]: {e["exercise"]: e for e in s["exercises"]} for s in results["students"]}
     assert {e["status"] for e in by_student["ada"].values()} == {"passed"}
-    assert sum(e["points"] for e in by_student["ada"].values()) == 5
+    assert sum(e["points"] for e in by_student["ada"].values()) == 7
     assert {e["status"] for e in by_student["bob"].values()} == {"not attempted"}
     assert by_student["cy"]["padding_mask"]["status"] == by_student["cy"]["masked_mean"]["status"] == "passed"
     assert by_student["cy"]["SentimentLSTM"]["status"] == "wrong"
     assert "last *padded* step" in by_student["cy"]["SentimentLSTM"]["hint"]
+
+
+# --- train_step: the cases make every mistake visible, and the verdict never depends on a draw ----
+
+
+def _gradient_norms(case):
+    from course_utils.check._calls import build_classifier
+
+    plan = case.options["plan"]
+    model = build_classifier(plan["sizes"], plan["state"])
+    norms = []
+    for batch in plan["batches"]:
+        model.zero_grad()
+        F.cross_entropy(model(torch.from_numpy(batch["tokens"]), torch.from_numpy(batch["lengths"])),
+                        torch.from_numpy(batch["labels"])).backward()
+        norms.append(float(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))))
+    return norms
+
+
+def test_train_step_cases_say_whether_clipping_acts_and_are_the_same_for_every_seed():
+    ex = EXERCISES["train_step"]
+    first, second, third = ex.cases(np.random.default_rng(0))
+    assert min(_gradient_norms(first)) > 1.0 > first.options["plan"]["max_norm"]  # clipping acts at both steps
+    assert max(_gradient_norms(second)) < second.options["plan"]["max_norm"]  # nothing to clip
+    assert max(_gradient_norms(third)) > 1.0 > third.options["plan"]["max_norm"]  # clip at 1.0 is told apart
+    for seed in (1, 2):
+        for a, b in zip(ex.cases(np.random.default_rng(seed)), (first, second, third)):
+            assert a.label == b.label
+            for key in ("loss_1", "weights_1", "loss_2", "weights_2"):
+                np.testing.assert_array_equal(ex.expected(a)[key], ex.expected(b)[key])
+
+
+def test_train_step_is_called_twice_and_fit_classifier_uses_the_learners_step():
+    from course_utils.training_torch import fit_classifier
+
+    calls = []
+
+    def counting(model, optimizer, tokens, lengths, labels, max_norm):
+        calls.append((tuple(tokens.shape), max_norm))
+        return ref.train_step(model, optimizer, tokens, lengths, labels, max_norm)
+
+    assert EXERCISES["train_step"].run(counting, rng=np.random.default_rng(0))
+    assert len(calls) == 6  # two steps in each of three cases
+    calls.clear()
+    tokens, lengths = np.array([[1, 2, 0], [3, 0, 0], [1, 1, 1]]), np.array([2, 1, 3])
+    torch.manual_seed(0)
+    fit_classifier(ref.SentimentLSTM(4, 2, 2), tokens, lengths, np.array([0, 1, 0]), epochs=2, batch_size=2,
+                   clip=0.5, progress=False, step=counting)
+    assert len(calls) == 4 and {m for _, m in calls} == {0.5}

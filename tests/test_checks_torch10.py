@@ -27,6 +27,12 @@ from check_proofs import Proofs
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
 from course_utils.check._calls import decoder_step, run_plan
+from course_utils.check.ex_torch10 import _beam_variant
+
+def _learner(variant):
+    """The learner's function inside a mistake model of the catalogue."""
+    return next(c.cell_contents for c in variant.__closure__ if callable(c.cell_contents))
+
 
 NAMES = ["Encoder", "Decoder", "beam_search"]
 proofs = Proofs(NAMES, min_correct=2)
@@ -347,7 +353,10 @@ def beam_search_stub(step, hidden, start_id, end_id, beam_width, max_len):
 correct("beam_search", beam_search_one_by_one)
 correct("beam_search", beam_search_early_stop)
 wrong("beam_search", beam_search_greedy, "that is greedy decoding's answer", "expected [4, 2]", output="tokens")
-wrong("beam_search", beam_search_full_width, "a finished hypothesis should shrink the beam by one", output="tokens")
+wrong("beam_search", beam_search_full_width, "fairseq's convention",
+      "found a more probable hypothesis than the beam this exercise asks for", output="tokens")
+wrong("beam_search", _learner(_beam_variant("not reordered")), "reorder the states with hidden[parents]",
+      "the score is not the log-probability of the returned tokens", output="score")
 wrong("beam_search", beam_search_extends_finished, "is finished: set it aside", output="tokens")
 wrong("beam_search", beam_search_with_start, "leave <start> out", output="tokens")
 wrong("beam_search", beam_search_without_end, "keep the final <end>", output="tokens")
@@ -512,3 +521,140 @@ def test_the_grader_grades_notebook_10s_exercises_in_its_sandbox(tmp_path):
 
 
 globals().update(proofs.tests(stub=STUBS.__getitem__))  # the generic proofs: tests/check_proofs.py
+
+
+# --- 10.3 teacher_forcing_loss and 10.4 greedy_decode (registered after the generic tests above) --------
+
+from torch.nn import functional as F  # noqa: E402
+
+from course_utils.check.ex_torch10 import _greedy_variant, _loss_variant  # noqa: E402
+
+TF_NAMES = ["teacher_forcing_loss", "greedy_decode"]
+tf_proofs = Proofs(TF_NAMES, min_correct=2)
+
+
+def teacher_forcing_loss_masked(encoder, decoder, src, src_lengths, tgt, pad_id):
+    """log_softmax, gather and a mask, as in a hand-written course solution."""
+    _, h = encoder(src, src_lengths)
+    logits, _ = decoder(tgt[:, :-1], h)
+    log_probs = logits.log_softmax(dim=-1).gather(2, tgt[:, 1:, None])[..., 0]
+    mask = tgt[:, 1:] != pad_id
+    return -(log_probs * mask).sum() / mask.sum()
+
+
+def teacher_forcing_loss_full_target(encoder, decoder, src, src_lengths, tgt, pad_id):
+    """Reads the whole tgt and drops the last step's logits; nll_loss over (N, V, T)."""
+    logits, _ = decoder(tgt, encoder(src, src_lengths)[1])
+    return F.nll_loss(logits[:, :-1].log_softmax(-1).transpose(1, 2), tgt[:, 1:], ignore_index=pad_id)
+
+
+def teacher_forcing_loss_item(encoder, decoder, src, src_lengths, tgt, pad_id):
+    _, h = encoder(src, src_lengths)
+    logits, _ = decoder(tgt[:, :-1], h)
+    return torch.tensor(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1),
+                                        ignore_index=pad_id).item())
+
+
+def teacher_forcing_loss_stub(encoder, decoder, src, src_lengths, tgt, pad_id):
+    raise NotImplementedError("Exercise 10.3: teacher_forcing_loss")
+
+
+tf_proofs.correct("teacher_forcing_loss", teacher_forcing_loss_masked)
+tf_proofs.correct("teacher_forcing_loss", teacher_forcing_loss_full_target)
+for kind, hint in [("not shifted", "scored on the very tokens it reads"), ("reads targets", "reads the tokens it has"),
+                   ("padding", "the padding counts in your loss"), ("mean over all", "counted in the mean"),
+                   ("sum", "this is the sum of the per-token losses"), ("per sequence", "each sequence's mean loss"),
+                   ("own predictions", "read its own predictions"), ("pad 0", "the argument pad_id"),
+                   ("zeros", "the decoder started from zeros")]:
+    fn = _learner(_loss_variant(kind))
+    tf_proofs.WRONG.append(pytest.param("teacher_forcing_loss", fn, hint, "", "loss", id=f"loss-{kind}"))
+tf_proofs.wrong("teacher_forcing_loss", teacher_forcing_loss_item, "through autograd")
+
+
+@torch.no_grad()
+def greedy_decode_one_by_one(encoder, decoder, src, src_lengths, start_id, end_id, max_len):
+    """One sequence at a time, with a while loop."""
+    _, hidden = encoder(src, src_lengths)
+    out = []
+    for n in range(src.shape[0]):
+        h, token, seq = hidden[n:n + 1], torch.tensor([[start_id]]), []
+        while len(seq) < max_len:
+            logits, h = decoder(token, h)
+            token = logits[:, -1].argmax(-1, keepdim=True)
+            if token.item() == end_id:
+                break
+            seq.append(token.item())
+        out.append(seq)
+    return out
+
+
+def greedy_decode_shrinking(encoder, decoder, src, src_lengths, start_id, end_id, max_len):
+    """The batch shrinks as sequences finish; outputs as tensors."""
+    _, hidden = encoder(src, src_lengths)
+    live = torch.arange(src.shape[0])
+    tokens = torch.full((src.shape[0], 1), start_id)
+    out = [[] for _ in range(src.shape[0])]
+    for _ in range(max_len):
+        logits, hidden = decoder(tokens, hidden)
+        tokens = logits.argmax(dim=2)
+        going = tokens[:, 0] != end_id
+        for n, t in zip(live[going].tolist(), tokens[going, 0].tolist()):
+            out[n].append(t)
+        live, tokens, hidden = live[going], tokens[going], hidden[going]
+        if len(live) == 0:
+            break
+    return [torch.tensor(o, dtype=torch.long) for o in out]
+
+
+def greedy_decode_no_max_len(encoder, decoder, src, src_lengths, start_id, end_id, max_len):
+    _, hidden = encoder(src, src_lengths)
+    tokens = torch.full((src.shape[0], 1), start_id)
+    out, done = [[] for _ in range(src.shape[0])], torch.zeros(src.shape[0], dtype=torch.bool)
+    while not done.all():
+        logits, hidden = decoder(tokens, hidden)
+        tokens = logits.argmax(-1)
+        for n in range(src.shape[0]):
+            if not done[n] and tokens[n, 0] != end_id:
+                out[n].append(int(tokens[n, 0]))
+        done |= tokens[:, 0] == end_id
+    return out
+
+
+def greedy_decode_padded_tensor(encoder, decoder, src, src_lengths, start_id, end_id, max_len):
+    return torch.zeros(src.shape[0], max_len, dtype=torch.long)
+
+
+def greedy_decode_stub(encoder, decoder, src, src_lengths, start_id, end_id, max_len):
+    raise NotImplementedError("Exercise 10.4: greedy_decode")
+
+
+tf_proofs.correct("greedy_decode", greedy_decode_one_by_one)
+tf_proofs.correct("greedy_decode", greedy_decode_shrinking)
+for kind, hint, output in [("never stops", "the output goes on after <end>", "tokens"),
+                           ("last tokens", "keep a flag per sequence", "rows"),
+                           ("with end", "leave <end> out", "tokens"), ("with start", "leave <start> out", "tokens"),
+                           ("wrong axis", "argmax went over the wrong axis", "tokens"),
+                           ("state not carried", "the hidden state it returned", "tokens")]:
+    fn = _learner(_greedy_variant(kind))
+    tf_proofs.WRONG.append(pytest.param("greedy_decode", fn, hint, "", output, id=f"greedy-{kind}"))
+tf_proofs.wrong("greedy_decode", greedy_decode_no_max_len, "stop after max_len steps", "decoding did not stop")
+tf_proofs.wrong("greedy_decode", greedy_decode_padded_tensor, "not one padded tensor")
+
+TF_STUBS = {"teacher_forcing_loss": teacher_forcing_loss_stub, "greedy_decode": greedy_decode_stub}
+globals().update({f"{k}_tf": v for k, v in tf_proofs.tests(stub=TF_STUBS.__getitem__).items()})
+
+
+def test_the_loss_check_uses_the_notebook_modules_signatures_and_the_reference_matches_nb10():
+    """The reference loss on notebook 10's own Encoder and Decoder equals Seq2Seq.loss on a Batch."""
+    from course_utils.dates import DateData
+    from course_utils.seq2seq import Seq2Seq
+
+    data = DateData(seed=0)
+    batch = data.batch(data.pairs(5, np.random.default_rng(0)))
+    torch.manual_seed(0)
+    model = Seq2Seq(ref.Encoder(len(data.src_vocab), 4, 6), ref.Decoder(len(data.tgt_vocab), 4, 6))
+    loss = ref.teacher_forcing_loss(model.encoder, model.decoder, batch.src, batch.src_lengths, batch.tgt, 0)
+    torch.testing.assert_close(loss, model.loss(batch))
+    decoded = ref.greedy_decode(model.encoder, model.decoder, batch.src, batch.src_lengths, 1, 2, 11)
+    tokens, _ = model.greedy_decode(batch, 11)
+    assert [data.tgt_vocab.decode(d + [2]) for d in decoded] == [data.tgt_vocab.decode(t) for t in tokens]

@@ -122,3 +122,10 @@ def test_batches_draw_fresh_reproducible_training_batches():
     b1, b2 = first(), first()
     assert b1.sources != b2.sources
     assert again().sources == b1.sources
+
+
+def test_a_batch_holds_the_whole_target_once_from_start_to_end():
+    data = DateData(seed=0)
+    b = data.batch([("3 March 1998", "1998-03-03"), ("1/2/03", "2003-02-01")])
+    assert b.tgt.shape == (2, 12)
+    assert (b.tgt[:, :-1] == b.tgt_in).all() and (b.tgt[:, 1:] == b.tgt_out).all()

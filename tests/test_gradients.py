@@ -8,10 +8,12 @@ import pytest
 from course_utils import reference as ref
 from course_utils.data import sine_waves
 from course_utils.gradients import (
-    backprop_to_earlier_states,
     factor_per_step,
     global_norm,
-    gradient_norm_by_lag,
+    linear_rnn_step_backward,
+    linear_rnn_step_forward,
+    one_unit_loss,
+    train_one_unit,
     identity_init,
     init_rnn_regressor,
     orthogonal_init,
@@ -74,65 +76,38 @@ def test_identity_init():
 # --- gradients through time --------------------------------------------------------------
 
 
-def test_backprop_to_earlier_states_matches_rnn_backward_for_every_lag():
-    x, h0, Wx, Wh, b = small_rnn()
-    N, T, _ = x.shape
-    h, _ = ref.rnn_forward(x, h0, Wx, Wh, b)
-    u = np.random.default_rng(1).standard_normal((N, Wh.shape[0]))
-    dh_by_lag = backprop_to_earlier_states(h, Wh, u)
-    assert dh_by_lag.shape == (N, T + 1, Wh.shape[0])
-    np.testing.assert_array_equal(dh_by_lag[:, 0], u)
-    for t in range(T):  # the gradient w.r.t. h_t is dh0 of the rest of the sequence, started at h_t
-        h_t = h0 if t == 0 else h[:, t - 1]
-        tail, cache = ref.rnn_forward(x[:, t:], h_t, Wx, Wh, b)
-        dh = np.zeros_like(tail)
-        dh[:, -1] = u
-        dh_t = ref.rnn_backward(dh, cache)[1]
-        np.testing.assert_allclose(dh_by_lag[:, T - t], dh_t, rtol=1e-10, atol=1e-14)
-
-
-def test_backprop_to_earlier_states_matches_a_numerical_gradient():
-    x, h0, Wx, Wh, b = small_rnn(seed=2, T=4)
-    u = np.random.default_rng(3).standard_normal((x.shape[0], Wh.shape[0]))
-    h, _ = ref.rnn_forward(x, h0, Wx, Wh, b)
-    last_state = lambda start: ref.rnn_forward(x, start, Wx, Wh, b)[0][:, -1]
-    numerical = ref.numerical_gradient(last_state, h0, u)
-    np.testing.assert_allclose(backprop_to_earlier_states(h, Wh, u)[:, -1], numerical, rtol=1e-6, atol=1e-9)
-
-
-def test_with_zero_states_the_backward_pass_is_linear():
+def test_linear_steps_send_the_gradient_back_through_wh_alone():
     H, T = 5, 7
     Wh = np.random.default_rng(0).standard_normal((H, H))
     u = np.random.default_rng(1).standard_normal((2, H))
-    dh = backprop_to_earlier_states(np.zeros((2, T, H)), Wh, u)
+    x, h0, Wx, b = np.ones((2, T, 1)), np.zeros((2, H)), np.ones((1, H)), np.zeros(H)
+    norms = ref.gradient_norm_by_lag(x, h0, Wx, Wh, b, u, linear_rnn_step_forward, linear_rnn_step_backward)
     for k in range(T + 1):
-        np.testing.assert_allclose(dh[:, k], u @ np.linalg.matrix_power(Wh.T, k), rtol=1e-10)
+        expected = np.linalg.norm(u @ np.linalg.matrix_power(Wh.T, k), axis=1).mean()
+        assert norms[k] == pytest.approx(expected, rel=1e-10)
+    numerical = ref.numerical_gradient(lambda v: linear_rnn_step_forward(v, h0, Wx, Wh, b)[0], x[:, 0], u)
+    np.testing.assert_allclose(linear_rnn_step_backward(u, (x[:, 0], h0, Wx, Wh))[0], numerical, rtol=1e-6)
 
 
-def test_gradient_norm_by_lag_starts_at_one_and_follows_a_scaled_identity():
-    h = np.zeros((4, 10, 3))
-    norms = gradient_norm_by_lag(h, 0.5 * np.eye(3), np.random.default_rng(0))
-    assert norms.shape == (11,)
-    np.testing.assert_allclose(norms, 0.5 ** np.arange(11))  # linear: each step halves the norm
-    x, h0, Wx, Wh, b = small_rnn(T=30, rho=0.5)
-    h, _ = ref.rnn_forward(x, h0, Wx, Wh, b)
-    a = gradient_norm_by_lag(h, Wh, np.random.default_rng(5))
-    np.testing.assert_array_equal(a, gradient_norm_by_lag(h, Wh, np.random.default_rng(5)))
-    assert a[0] == pytest.approx(1.0) and a[-1] < 1e-6  # vanishing below spectral radius 1
+def test_one_unit_loss_gradients_match_numerical_gradients():
+    for Wh, b in [(1.2, -0.06), (0.9, 0.3)]:
+        loss, grads = one_unit_loss(Wh, b, T=20)
+        eps = 1e-6
+        dWh = (one_unit_loss(Wh + eps, b, T=20)[0] - one_unit_loss(Wh - eps, b, T=20)[0]) / (2 * eps)
+        db = (one_unit_loss(Wh, b + eps, T=20)[0] - one_unit_loss(Wh, b - eps, T=20)[0]) / (2 * eps)
+        assert grads["Wh"] == pytest.approx(dWh, rel=1e-5) and grads["b"] == pytest.approx(db, rel=1e-5)
 
 
-def test_gradient_norm_by_lag_explodes_for_a_large_spectral_radius():
-    x = sine_waves(N=8, T=60, rng=np.random.default_rng(0))
-    rng = np.random.default_rng(1)
-    Wx, A = rng.standard_normal((1, 16)), rng.standard_normal((16, 16))
-    norms = {}
-    for rho in (0.5, 3.0):
-        Wh = scale_to_spectral_radius(A, rho)
-        h, _ = ref.rnn_forward(x, np.zeros((8, 16)), Wx, Wh, np.zeros(16))
-        norms[rho] = gradient_norm_by_lag(h, Wh, np.random.default_rng(2))
-    assert norms[0.5][-1] < 1e-10
-    assert norms[3.0][-1] > 1e3
-    assert factor_per_step(norms[0.5]) < 1 < factor_per_step(norms[3.0])
+@pytest.mark.parametrize("Wh", [1.1, 1.2, 1.3, 1.4])
+def test_on_the_cliff_plain_descent_gets_stuck_and_clipped_descent_converges(Wh):
+    bs = np.linspace(-0.6, 0.2, 161)
+    b0 = bs[np.argmax([abs(one_unit_loss(Wh, b)[1]["b"]) for b in bs])]
+    plain = train_one_unit(Wh, b0, 0.3, 100)
+    clipped = train_one_unit(Wh, b0, 0.3, 100, clip=ref.clip_grad_norm, max_norm=1.0)
+    assert plain["loss"][-1] == pytest.approx(0.09, abs=1e-3) and plain["|db|"][-1] < 1e-4  # saturated: stuck
+    assert clipped["loss"][-1] < 1e-3
+    step = np.hypot(np.diff(clipped["Wh"]), np.diff(clipped["b"]))
+    assert step.max() <= 0.3 * 1.0 + 1e-12  # lr * max_norm
 
 
 def test_factor_per_step_of_a_geometric_sequence():

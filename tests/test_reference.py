@@ -772,6 +772,24 @@ FLOAT32_CASES = {
     "sample_with_temperature": lambda rng: (
         R.sample_with_temperature, (randn(rng, 4, 6, dtype=F32), 0.7, make_rng(1)), lambda idx: []),
 }
+
+
+def _lm_case(name, rng):
+    """Notebook 04's language model on float32 parameters (the inputs of its check)."""
+    from course_utils.check.ex_lm import _lm_case as lm_inputs, _train_case
+
+    if name == "lm_train_step":
+        a = _train_case("float32", int(rng.integers(2**31)), 2, 3, 6, 3, 4, 0.05, 0.5, F32).args
+        args = (a["params"], a["adam"], a["xs"][0], a["ys"][0], a["h0"], a["lr"], a["max_norm"])
+        return R.lm_train_step, args, lambda res: [*res[0].values(), res[3]]
+    a = lm_inputs("float32", int(rng.integers(2**31)), 2, 3, 6, 4, 5, F32).args
+    if name == "lm_forward":
+        return R.lm_forward, (a["params"], a["x"], a["h0"]), lambda res: [res[0], res[1]]
+    return R.lm_loss_and_grads, tuple(a.values()), lambda res: [*res[1].values(), res[2]]
+
+
+for _name in ("lm_forward", "lm_loss_and_grads", "lm_train_step"):  # notebook 04
+    FLOAT32_CASES[_name] = lambda rng, name=_name: _lm_case(name, rng)
 for _layer in ALL_LAYERS:
     FLOAT32_CASES[_layer.forward.__name__] = lambda rng, layer=_layer: _forward_case(layer, rng)
     FLOAT32_CASES[_layer.backward.__name__] = lambda rng, layer=_layer: _backward_case(layer, rng)

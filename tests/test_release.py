@@ -52,7 +52,8 @@ def test_student_version_has_banner_and_no_outputs():
                                      outputs=[nbformat.v4.new_output("stream", text="hi")])
     cell.metadata = {"tags": ["keep"], "execution": {"iopub.status.busy": "2026-01-01"}}
     out = student_version(nbformat.v4.new_notebook(cells=[cell]), "01_x.ipynb")
-    assert "Generated file" in out.cells[0].source
+    assert "YOUR CODE HERE" in out.cells[0].source and "Generated" not in out.cells[0].source
+    assert "do not edit" in out.metadata["course"]["generated"] and "solutions/01_x.ipynb" in out.metadata["course"]["generated"]
     code = out.cells[1]
     assert code.outputs == [] and code.execution_count is None
     assert code.metadata == {"tags": ["keep"]}

@@ -171,3 +171,26 @@ def test_reference_beam_search_of_width_one_is_greedy_decoding():
             if int(token) == 2:
                 break
         assert tokens == mine and np.isclose(score, total)
+
+
+def test_train_and_predict_take_the_learners_loss_and_decoder():
+    import numpy as np
+    import torch
+
+    from course_utils import reference as ref
+    from course_utils.dates import DateData
+    from course_utils.seq2seq import Seq2Seq, predict, train
+
+    data = DateData(seed=0)
+    torch.manual_seed(0)
+    model = Seq2Seq(ref.Encoder(len(data.src_vocab), 4, 8), ref.Decoder(len(data.tgt_vocab), 4, 8))
+    calls = []
+
+    def loss_fn(m, batch):
+        calls.append(1)
+        return ref.teacher_forcing_loss(m.encoder, m.decoder, batch.src, batch.src_lengths, batch.tgt, 0)
+
+    history = train(model, data.batches(8, seed=0), steps=3, progress=False, loss_fn=loss_fn)
+    assert len(calls) == 3 and np.isfinite(history["loss"]).all()
+    sources = [s for s, _ in data.pairs(7, np.random.default_rng(0))]
+    assert predict(model, data, sources, decode=ref.greedy_decode, batch_size=3) == predict(model, data, sources)

@@ -447,3 +447,296 @@ def call_torch_beam_search(funcs, decoder, hidden, start_id, end_id, beam_width,
 
 
 CONVENTIONS["torch_beam_search"] = call_torch_beam_search
+
+
+# --- one training step on a fixed classifier (notebook 08) ----------------------------------
+
+
+def build_classifier(sizes, state):
+    """A small float64 classifier of padded token ids with fixed weights, for checking a training step:
+    model(tokens int64 (N, T), lengths int64 (N,)) -> logits (N, C). An embedding (V, E) with padding
+    id 0, a one-directional LSTM (E -> H) over the real steps only (packed), and a linear layer
+    (H -> C) on its final state. sizes: {"V", "E", "H", "C"}; state: its state_dict as arrays."""
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(sizes["V"], sizes["E"], padding_idx=0)
+            self.lstm = torch.nn.LSTM(sizes["E"], sizes["H"], batch_first=True)
+            self.out = torch.nn.Linear(sizes["H"], sizes["C"])
+
+        def forward(self, tokens, lengths):
+            packed = pack_padded_sequence(self.embedding(tokens), lengths.cpu(), batch_first=True,
+                                          enforce_sorted=False)
+            return self.out(self.lstm(packed)[1][0][-1])
+
+    torch.manual_seed(0)
+    model = Classifier().to(torch.float64)
+    with torch.no_grad():
+        model.load_state_dict({k: to_tensor(v) for k, v in state.items()})
+    return model
+
+
+def call_torch_train_step(funcs, sizes, state, lr, max_norm, batches):
+    """Call fn(model, optimizer, tokens, lengths, labels, max_norm) -> loss once per batch, in order,
+    on one fixed model (``build_classifier``) with optimizer = torch.optim.SGD(model.parameters(), lr).
+
+    batches: a list of {"tokens" (N, T), "lengths" (N,), "labels" (N,)} int arrays. Returns, for
+    the k-th call (from 1), "loss_k": the number it returned, and "weights_k": every parameter after
+    it, flattened and concatenated in the order of model.parameters().
+    """
+    import torch
+
+    (fn,) = funcs
+    model = build_classifier(sizes, state)
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
+    outputs, modified = {}, []
+    for k, batch in enumerate(batches, start=1):
+        tensors = {name: to_tensor(v) for name, v in batch.items()}
+        loss = call_safely(fn, model, optimizer, tensors["tokens"], tensors["lengths"], tensors["labels"],
+                           float(max_norm))
+        outputs[f"loss_{k}"] = _score(loss, "loss")
+        outputs[f"weights_{k}"] = np.concatenate([p.detach().cpu().numpy().ravel() for p in model.parameters()])
+        modified += [name for name, v in batch.items()
+                     if not np.array_equal(tensors[name].numpy(), v) and name not in modified]
+    return outputs, modified
+
+
+CONVENTIONS["torch_train_step"] = call_torch_train_step
+
+
+# --- functions of a dict of parameters (notebook 04's language model) ----------------------
+
+
+def copy_tree(value):
+    """A deep copy of arrays, dicts of arrays and dicts of those."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: copy_tree(v) for k, v in value.items()}
+    return value
+
+
+def changed_in_place(before: dict, after: dict, prefix: str = "") -> list:
+    """Names (``params['Wx']``) of the arrays of ``before`` that differ in ``after``."""
+    names = []
+    for k, v in before.items():
+        name = f"{prefix}['{k}']" if prefix else k
+        if isinstance(v, dict):
+            names += changed_in_place(v, after.get(k, {}) if isinstance(after.get(k), dict) else {}, name)
+        elif isinstance(v, np.ndarray) and not np.array_equal(v, after.get(k), equal_nan=True):
+            names.append(name)
+    return names
+
+
+def flatten_dict(value, name: str, keys) -> dict:
+    """A returned dict of arrays as outputs ``name['key']``; it must have exactly ``keys``."""
+    if not isinstance(value, dict) or set(value) != set(keys):
+        got = f"the keys {sorted(map(str, value))}" if isinstance(value, dict) else f"a {type(value).__name__}"
+        raise ReturnError(f"`{name}` should be a dict with the keys {', '.join(keys)}, but it is {got}.")
+    return {f"{name}['{k}']": as_array(value[k], f"{name}['{k}']") for k in keys}
+
+
+def call_dict_function(funcs, args, returns, name, keys):
+    """fn(*args) with dicts of arrays among the arguments (a model's parameters): every
+    returned dict (named in ``keys``, with the keys it must have) becomes outputs ``name['key']``."""
+    (fn,) = funcs
+    mine = copy_tree(args)
+    result = call_safely(fn, *mine.values())
+    if not isinstance(result, tuple) or len(result) != len(returns):
+        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
+        raise ReturnError(f"{name} should return {len(returns)} values ({', '.join(returns)}), but it returned {got}.")
+    outputs = {}
+    for r, value in zip(returns, result):
+        if r == "cache":
+            continue
+        outputs.update(flatten_dict(value, r, keys[r]) if r in keys else {r: as_array(value, r)})
+    return outputs, changed_in_place(args, mine)
+
+
+def call_train_steps(funcs, params, adam, xs, ys, h0, lr, max_norm):
+    """Run ``train_step(params, adam, x, y, h, lr, max_norm) -> (params, adam, loss, last_h,
+    total_norm)`` on the batches xs[k], ys[k] in turn, each step starting from what the step
+    before returned. Outputs: the losses and norms of every step (K,), and the final
+    parameters, Adam step count and hidden state."""
+    (fn,) = funcs
+    names = list(params)
+    losses, norms, modified = [], [], []
+    h = h0
+    for k in range(len(xs)):
+        inputs = {"params": params, "adam": adam, "x": xs[k], "y": ys[k], "h": h}
+        mine = copy_tree(inputs)
+        result = call_safely(fn, *mine.values(), lr, max_norm)
+        if not isinstance(result, tuple) or len(result) != 5:
+            got = f"{len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
+            raise ReturnError("the train step should return 5 values (params, adam, loss, last_h, "
+                              f"total_norm), but it returned {got}.")
+        new_params, new_adam, loss, h, total_norm = result
+        modified += [m for m in changed_in_place(inputs, mine) if m not in modified]
+        flatten_dict(new_params, "params", names)
+        if not isinstance(new_adam, dict) or set(new_adam) != {"t", "m", "v"}:
+            raise ReturnError("`adam` should be returned as a dict with the keys t, m and v, like the one "
+                              "you were given.")
+        flatten_dict(new_adam["m"], "adam['m']", names)
+        flatten_dict(new_adam["v"], "adam['v']", names)
+        losses.append(as_array(loss, "loss"))
+        norms.append(as_array(total_norm, "total_norm"))
+        h = as_array(h, "last_h")
+        params, adam = copy_tree(new_params), copy_tree(new_adam)
+    outputs = {"loss": np.array(losses, dtype=np.float64), "total_norm": np.array(norms, dtype=np.float64),
+               "adam['t']": as_array(adam["t"], "adam['t']"), "last_h": h}
+    outputs.update(flatten_dict(params, "params", names))
+    return outputs, modified
+
+
+CONVENTIONS.update({"dict_function": call_dict_function, "train_steps": call_train_steps})
+
+
+# --- the gradient through time, measured with given step functions (notebook 03) -----------
+
+
+def plain_rnn_step_forward(x, prev_h, Wx, Wh, b):
+    """The course's RNN step, for exercises that take a step function as an argument."""
+    next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
+    return next_h, (x, prev_h, Wx, Wh, next_h)
+
+
+def plain_rnn_step_backward(dnext_h, cache):
+    x, prev_h, Wx, Wh, next_h = cache
+    da = dnext_h * (1 - next_h**2)
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def call_gradient_norm_by_lag(funcs, args):
+    """fn(x, h0, Wx, Wh, b, dh_last, rnn_step_forward, rnn_step_backward) -> norms (T + 1,),
+    with this file's own step functions passed in: the measurement is judged, not notebook 02."""
+    (fn,) = funcs
+    mine = copy_args(args)
+    norms = call_safely(fn, *mine.values(), plain_rnn_step_forward, plain_rnn_step_backward)
+    if isinstance(norms, list) and all(isinstance(v, (int, float, np.floating, np.integer)) for v in norms):
+        norms = np.array(norms, dtype=np.float64)  # a list of numbers is a fine answer too
+    return {"norms": as_array(norms, "norms")}, modified_inputs(args, mine)
+
+
+CONVENTIONS["gradient_norm_by_lag"] = call_gradient_norm_by_lag
+
+
+# --- teacher forcing and greedy decoding (notebook 10) ---------------------------------------
+
+
+class DecodingRunaway(ReturnError):
+    """The learner's decoding loop called the decoder for more steps than max_len allows."""
+
+
+def build_seq2seq(model):
+    """A small encoder and decoder with notebook 10's signatures, from plain arrays, in float64.
+
+    They are not notebook 10's Encoder and Decoder (any modules with these signatures will do):
+    encoder(src (N, S), lengths (N,)) -> outputs (N, S, H), final (N, H): ``outputs`` are the rows
+    of model["src_embedding"] (Vs, H) at the real positions (0 on padding), ``final`` their mean.
+    decoder(tokens (N, T), hidden (N, H)) -> logits (N, T, V), hidden (N, H): at each step
+    h = tanh(h @ W + embedding[y]) and logits = table[y] + h @ out, with model["table"] (V, V),
+    model["embedding"] (V, H), model["W"] (H, H), model["out"] (H, V).
+    The decoder counts the rows it decodes (``decoder.rows``, one per sequence and call) and
+    raises DecodingRunaway past ``model["max_rows"]`` (if given): a loop without a bound stops.
+    """
+    import torch
+    from torch import nn
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Parameter(to_tensor(model["src_embedding"]))
+
+        def forward(self, src, lengths):
+            mask = torch.arange(src.shape[1])[None, :] < lengths.cpu()[:, None]
+            outputs = self.embedding[src] * mask[..., None]
+            return outputs, outputs.sum(dim=1) / lengths.cpu()[:, None]
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            for name in ("table", "embedding", "W", "out"):
+                setattr(self, name, nn.Parameter(to_tensor(model[name])))
+            self.rows, self.max_rows = 0, model.get("max_rows")
+
+        def forward(self, tokens, hidden):
+            self.rows += int(tokens.shape[0])
+            if self.max_rows is not None and self.rows > self.max_rows:
+                raise DecodingRunaway(
+                    "your loop kept calling the decoder for more than max_len steps: decoding must stop "
+                    "after max_len steps even when a sequence never produces <end> (one of these never does).")
+            logits = []
+            for t in range(tokens.shape[1]):
+                y = tokens[:, t]
+                hidden = torch.tanh(hidden @ self.W + self.embedding[y])
+                logits.append(self.table[y] + hidden @ self.out)
+            return torch.stack(logits, dim=1), hidden
+
+    return Encoder().to(torch.float64), Decoder().to(torch.float64)
+
+
+def call_torch_seq2seq_loss(funcs, model, args):
+    """fn(encoder, decoder, src, src_lengths, tgt, pad_id) -> a scalar loss tensor; returns the
+    loss and its gradient with respect to every parameter ("dencoder.embedding", "ddecoder.table", ...)."""
+    import torch
+
+    (fn,) = funcs
+    torch.manual_seed(0)
+    encoder, decoder = build_seq2seq(model)
+    tensors = {k: to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in args.items()}
+    loss = call_safely(fn, encoder, decoder, *tensors.values())
+    if type(loss) not in (torch.Tensor, torch.nn.Parameter) or loss.numel() != 1:
+        what = (f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor)
+                else f"a {type(loss).__name__}")
+        raise ReturnError(f"teacher_forcing_loss should return one number as a tensor (shape ()), so that "
+                          f"loss.backward() can train the model, but it returned {what}.")
+    outputs = {"loss": tensor_to_array(loss.reshape(()), "loss")}
+    if not loss.requires_grad:
+        raise ReturnError("the loss does not depend on the model's parameters through autograd: keep to torch "
+                          "operations (no .item(), .numpy(), .detach() or torch.no_grad() in the loss).")
+    loss.reshape(()).backward()
+    for prefix, module in (("encoder", encoder), ("decoder", decoder)):
+        for name, p in module.named_parameters():
+            outputs[f"d{prefix}.{name}"] = (np.zeros(tuple(p.shape)) if p.grad is None
+                                            else tensor_to_array(p.grad, f"d{prefix}.{name}"))
+    modified = [k for k, v in args.items() if isinstance(v, np.ndarray)
+                and not np.array_equal(tensors[k].numpy(), v)]
+    return outputs, modified
+
+
+def call_torch_greedy_decode(funcs, model, args):
+    """fn(encoder, decoder, src, src_lengths, start_id, end_id, max_len) -> N lists of token ids.
+
+    Returns {"tokens": int (N, L) padded with -1, "lengths": int (N,), "rows": ()}, where rows
+    counts the sequences the decoder was run on, summed over its calls."""
+    import torch
+
+    (fn,) = funcs
+    torch.manual_seed(0)
+    N, max_len = len(args["src"]), int(args["max_len"])
+    encoder, decoder = build_seq2seq({**model, "max_rows": N * (max_len + 1)})
+    tensors = {k: to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in args.items()}
+    result = call_safely(fn, encoder, decoder, *tensors.values())
+    if isinstance(result, torch.Tensor) and result.dim() == 2:
+        raise ReturnError("greedy_decode should return a list of N lists of token ids (one per sequence, "
+                          "each as long as that sequence's output), not one padded tensor.")
+    if not isinstance(result, (list, tuple)) or len(result) != N:
+        got = f"{len(result)} items" if isinstance(result, (list, tuple)) else f"a {type(result).__name__}"
+        raise ReturnError(f"greedy_decode should return a list of N = {N} lists of token ids, one per sequence, "
+                          f"but it returned {got}.")
+    rows = [_token_list(r, f"the output of sequence {n}") for n, r in enumerate(result)]
+    tokens = np.full((N, max(max(len(r) for r in rows), 1)), -1, dtype=np.int64)
+    for n, r in enumerate(rows):
+        tokens[n, :len(r)] = r
+    modified = [k for k, v in args.items() if isinstance(v, np.ndarray)
+                and not np.array_equal(tensors[k].numpy(), v)]
+    return {"tokens": tokens, "lengths": np.array([len(r) for r in rows], dtype=np.int64),
+            "rows": np.array(decoder.rows, dtype=np.int64)}, modified
+
+
+CONVENTIONS["torch_seq2seq_loss"] = call_torch_seq2seq_loss
+CONVENTIONS["torch_greedy_decode"] = call_torch_greedy_decode

@@ -272,6 +272,8 @@ LSTM_FORECASTER = TorchExercise(
                  "batch-first, and self.head); self.lstm(x) returns a pair, (h, (h_n, c_n)).",
     },
 )
+# In forward an IndexError is almost always an index into the LSTM's (N, W, H) output or its pair.
+LSTM_FORECASTER.hints["crash.types"] = {"IndexError": LSTM_FORECASTER.hints["crash"]}
 LSTM_FORECASTER.hints.update({k: "the forecast is right, so autograd's gradients follow: keep every operation a "
                                  "torch operation on x and the parameters (no .detach(), .numpy() or in-place "
                                  "changes of x)." for k in LSTM_FORECASTER.outputs[1:]})

@@ -1,4 +1,4 @@
-"""Checks of notebook 04: embedding, temporal softmax loss, sampling with temperature."""
+"""Checks of notebook 04: embedding, temporal softmax loss, the language model, its training step, sampling."""
 from __future__ import annotations
 
 import math
@@ -74,13 +74,29 @@ def _loss_build(rng, N, T, V):
     return {"scores": rng.standard_normal((N, T, V)) * 2, "y": rng.integers(0, V, size=(N, T)), "mask": mask}
 
 
+OVERFLOW_HINT = ("np.exp of scores near 1000 overflows to inf: subtract each row's maximum from the scores "
+                 "before np.exp (that changes no probability).")
+UNDERFLOW_HINT = ("the correct class is 800 below the best one: its probability, e^-800, rounds to 0 in "
+                  "float64, and np.log(0) is -inf (clamping it gives a wrong number). Compute log p directly "
+                  "as a log-softmax: log p = s - max(s) - log(sum(exp(s - max(s)))), then pick the target's "
+                  "entry; never take the log of a probability.")
+
+
 def _loss_extra(rng):
     g = np.random.default_rng(int(rng.integers(0, 2**31)))
-    big = _loss_build(g, 2, 3, 5)
-    big["scores"] = big["scores"] * 300  # scores in the hundreds: exp overflows without care
     full = _loss_build(g, 2, 3, 5)
     full["mask"] = np.ones((2, 3), dtype=bool)
-    return [Case("very large scores (hundreds), N=2, T=3, V=5", big),
+    # Fixed values, so that a fragile implementation gets the same verdict on every run.
+    base = np.array([[[0.5, -1.0, 2.0, 0.0, 1.0], [1.5, 0.0, -0.5, 3.0, 0.5], [2.0, 1.0, 0.0, -1.0, -2.0]],
+                     [[-2.0, 0.0, 1.0, 0.5, 1.5], [0.0, 0.0, 2.5, -1.5, 1.0], [1.0, -0.5, 0.0, 2.0, 3.0]]])
+    y = np.array([[0, 3, 4], [2, 1, 0]])
+    mask = np.array([[True, True, False], [True, False, True]])
+    far = base.copy()
+    far[0, 0, 2] = far[1, 0, 0] = 800.0  # the correct class of two counted positions: 800 below the best
+    return [Case("very large scores: every score about 1000, N=2, T=3, V=5", {"scores": base + 1000.0, "y": y, "mask": mask},
+                 options={"hint": OVERFLOW_HINT}),
+            Case("a correct class 800 below the best one, N=2, T=3, V=5", {"scores": far, "y": y, "mask": mask},
+                 options={"hint": UNDERFLOW_HINT}),
             Case("every position in the mask, N=2, T=3, V=5", full)]
 
 
@@ -108,6 +124,18 @@ def _lm(**kw):
 
 
 class TemporalSoftmaxLossExercise(FunctionExercise):
+    def judge(self, case, outputs, modified=()):
+        """On the cases built for one numerical trap, a wrong or infinite value that no catalogued
+        mistake explains is that trap: the case's own hint says so."""
+        verdict = super().judge(case, outputs, modified)
+        trap = case.options.get("hint")
+        if (verdict is not None and trap and verdict.hint not in {m.hint for m in self.mistakes}
+                and ("is wrong" in verdict.lines[0] or "contains" in verdict.lines[0])):
+            verdict.lines = [line for line in verdict.lines if not line.startswith("    hint:")]
+            verdict.lines.append(f"    hint:  {trap}")
+            verdict.hint = trap
+        return verdict
+
     def tolerance(self, case, name):
         return 1e-7 if case.dtype == np.float64 else 1e-4
 
@@ -284,5 +312,284 @@ class SampleWithTemperatureExercise(Exercise):
 
 SAMPLE_WITH_TEMPERATURE = SampleWithTemperatureExercise()
 
+
+# --- the language model: lm_forward, lm_loss_and_grads, lm_train_step ----------------------------
+
+NAMES = ("W_embed", "Wx", "Wh", "b", "W_out", "b_out")
+BACKWARD_ORDER = ("W_out", "b_out", "Wx", "Wh", "b", "W_embed")  # as the gradients are computed
+
+
+def _lm_params(rng, V, D, H):
+    return {"W_embed": rng.standard_normal((V, D)), "Wx": rng.standard_normal((D, H)) / np.sqrt(D),
+            "Wh": rng.standard_normal((H, H)) / np.sqrt(H), "b": 0.1 * rng.standard_normal(H),
+            "W_out": rng.standard_normal((H, V)) / np.sqrt(H), "b_out": 0.1 * rng.standard_normal(V)}
+
+
+def _lm_case(label, seed, N, T, V, D, H, dtype=np.float64):
+    """Inputs of the model: tokens that repeat, a mask with positions left out, a non-zero h0."""
+    g = np.random.default_rng(seed)
+    params = {k: v.astype(dtype) for k, v in _lm_params(g, V, D, H).items()}
+    x = g.integers(0, max(2, V - 1), size=(N, T))
+    y = g.integers(0, V, size=(N, T))
+    mask = np.ones((N, T), dtype=bool)
+    if N * T > 1:
+        mask.flat[g.permutation(N * T)[: max(1, N * T // 3)]] = False  # some positions do not count
+    h0 = (0.5 * g.standard_normal((N, H))).astype(dtype)
+    sizes = f"N={N}, T={T}, V={V}, D={D}, H={H}"
+    return Case(f"{label}, {sizes}", {"params": params, "x": x, "y": y, "mask": mask, "h0": h0})
+
+
+def _lm_cases(rng):
+    fresh = lambda: int(rng.integers(0, 2**31))  # noqa: E731
+    return [_lm_case("fixed inputs", 0, 2, 3, 6, 4, 4),  # D = H: swapped weights still multiply
+            _lm_case("random inputs with N=1", fresh(), 1, 4, 5, 3, 4),
+            _lm_case("random inputs with T=1", fresh(), 3, 1, 5, 3, 4),
+            _lm_case("random inputs", fresh(), int(rng.integers(2, 5)), int(rng.integers(2, 6)),
+                     int(rng.integers(4, 9)), int(rng.integers(2, 6)), int(rng.integers(2, 6))),
+            _lm_case("float32 inputs", fresh(), 2, 3, 6, 4, 4, np.float32)]
+
+
+def _flat(result, returns):
+    out = {}
+    for r, value in zip(returns, result):
+        if r == "grads":
+            out.update({f"grads['{k}']": np.asarray(value[k]) for k in NAMES})
+        elif r != "cache":
+            out[r] = np.asarray(value)
+    return out
+
+
+def _lm_variant(case, h0_zero=False, first_h=False, swap_w=False, no_mask=False, demb_from_dh=False,
+                swap_grads=False):
+    """The reference language model with one mistake: what a learner making it returns."""
+    a = copy_args(case.args)
+    p = dict(a["params"])
+    h0 = np.zeros_like(a["h0"]) if h0_zero else a["h0"]
+    emb, emb_cache = ref.embedding_forward(a["x"], p["W_embed"])
+    Wx, Wh = (p["Wh"], p["Wx"]) if swap_w else (p["Wx"], p["Wh"])
+    h, rnn_cache = ref.rnn_forward(emb, h0, Wx, Wh, p["b"])
+    scores, out_cache = ref.temporal_affine_forward(h, p["W_out"], p["b_out"])
+    last_h = h[:, 0] if first_h else h[:, -1]
+    if "y" not in a:  # lm_forward: the model alone
+        return {"scores": scores, "last_h": last_h}
+    mask = np.ones_like(a["mask"]) if no_mask else a["mask"]
+    loss, dscores = ref.temporal_softmax_loss(scores, a["y"], mask)
+    g = {}
+    dh, g["W_out"], g["b_out"] = ref.temporal_affine_backward(dscores, out_cache)
+    demb, _, g["Wx"], g["Wh"], g["b"] = ref.rnn_backward(dh, rnn_cache)
+    if swap_grads:
+        g["Wx"], g["Wh"] = g["Wh"], g["Wx"]
+    g["W_embed"] = ref.embedding_backward(dh if demb_from_dh else demb, emb_cache)
+    out = {"scores": scores, "last_h": last_h, "loss": np.asarray(loss)}
+    out.update({f"grads['{k}']": v for k, v in g.items()})
+    return out
+
+
+class LanguageModelExercise(Exercise):
+    """A function of the model's parameters (a dict of arrays) and a batch."""
+
+    def __init__(self, name, returns, reference, mistakes, hints, order):
+        self.name, self.returns, self.reference = name, returns, reference
+        self.funcs = (name,)
+        self.outputs = order
+        self.mistakes, self.hints = list(mistakes), hints
+
+    def cases(self, rng):
+        cases = _lm_cases(rng)
+        if self.name == "lm_forward":  # the model alone: no targets, no mask
+            for c in cases:
+                c.args = {k: c.args[k] for k in ("params", "x", "h0")}
+        return cases
+
+    def plan(self, case):
+        return "dict_function", {"args": case.args, "returns": self.returns, "name": self.name,
+                                 "keys": {"grads": list(NAMES)}}
+
+    def expected(self, case):
+        return _flat(self.reference(*copy_args(case.args).values()), self.returns)
+
+
+def _fwd(**kw):
+    return lambda case: {k: v for k, v in _lm_variant(case, **kw).items() if k in ("scores", "last_h")}
+
+
+H0_HINT = ("the RNN starts from zeros instead of h0: pass h0 to rnn_forward, so that a window "
+           "continues from the state the previous one ended in.")
+LAST_H_HINT = "the last hidden state is h[:, -1], the state after the last step; you return the first step's, h[:, 0]."
+SWAP_HINT = ("Wx and Wh are swapped in the call to rnn_forward: its arguments are (x, h0, Wx, Wh, b), "
+             "Wx for the input and Wh for the previous state.")
+
+LM_FORWARD = LanguageModelExercise(
+    "lm_forward", ("scores", "last_h", "cache"), ref.lm_forward,
+    mistakes=[Mistake(H0_HINT, _fwd(h0_zero=True)), Mistake(LAST_H_HINT, _fwd(first_h=True)),
+              Mistake(SWAP_HINT, _fwd(swap_w=True))],
+    hints={"scores": "the scores come from three layers in turn: embedding_forward, rnn_forward, "
+                     "temporal_affine_forward, each with its own entries of params (see the hints "
+                     "under the exercise).",
+           "scores.shape": "scores should have shape (N, T, V): one score per vocabulary entry at every "
+                           "position, from the output layer (temporal_affine_forward).",
+           "last_h": "last_h is the hidden state after the last time step: h[:, -1] of rnn_forward's output.",
+           "last_h.shape": "last_h should have shape (N, H): the state of the last time step only."},
+    order=("scores", "last_h"),
+)
+
+
+def _lg(**kw):
+    return lambda case: {k: v for k, v in _lm_variant(case, **kw).items() if k != "scores"}
+
+
+GRAD_HINT = ("each parameter's gradient comes from the backward function of the layer that uses it, fed "
+             "the gradient of that layer's output, in the reverse order of the forward pass (hint 2 "
+             "under the exercise lists what each returns).")
+
+
+class LossAndGradsExercise(LanguageModelExercise):
+    def extra(self, funcs, cases):
+        """Gradient check: every gradient against centred differences of the learner's own loss."""
+        (fn,) = funcs
+        case = cases[0]
+        _, grads, _ = fn(*copy_args(case.args).values())
+        worst = 0.0
+        for name in BACKWARD_ORDER:
+            def loss_of(value, name=name):
+                a = copy_args(case.args)
+                a["params"] = {**{k: v.copy() for k, v in case.args["params"].items()}, name: value}
+                return np.asarray(fn(*a.values())[0])
+
+            num = ref.numerical_gradient(loss_of, case.args["params"][name].copy(), np.asarray(1.0))
+            err, where = relative_error(grads[name], num)
+            worst = max(worst, err)
+            if err > 1e-5:
+                return self.fail(case, f"`grads['{name}']` disagrees with centred differences of your loss",
+                                 f"largest error: {err:.1e} (allowed: 1e-05)", GRAD_HINT), ""
+        return None, f"gradient check against centred differences: largest error {worst:.0e}"
+
+
+LM_LOSS_AND_GRADS = LossAndGradsExercise(
+    "lm_loss_and_grads", ("loss", "grads", "last_h"), ref.lm_loss_and_grads,
+    mistakes=[
+        Mistake("the loss counts every position: pass the mask you were given to temporal_softmax_loss, "
+                "not np.ones(...).", _lg(no_mask=True)),
+        Mistake(H0_HINT, _lg(h0_zero=True)),
+        Mistake(LAST_H_HINT, _lg(first_h=True)),
+        Mistake(SWAP_HINT, _lg(swap_w=True)),
+        Mistake("grads['W_embed'] is computed from the gradient of the hidden states; the embedding "
+                "layer's output is the RNN's input, so feed embedding_backward the first value "
+                "rnn_backward returns (the gradient of its input x).", _lg(demb_from_dh=True)),
+        Mistake("grads['Wx'] and grads['Wh'] are swapped: rnn_backward returns dx, dh0, dWx, dWh, db, "
+                "in this order.", _lg(swap_grads=True)),
+    ],
+    hints={"loss": "the loss is temporal_softmax_loss of the model's scores, the targets y and the mask "
+                   "(the forward pass is lm_forward's).",
+           "loss.shape": "the loss should be one number, the one temporal_softmax_loss returns.",
+           "last_h": "last_h is the hidden state after the last time step, as lm_forward returns it.",
+           "last_h.shape": "last_h should have shape (N, H): the state of the last time step only.",
+           **{f"grads['{k}']": GRAD_HINT for k in NAMES},
+           **{f"grads['{k}'].shape": f"grads['{k}'] should have the shape of params['{k}']." for k in NAMES}},
+    order=("loss", "last_h", *(f"grads['{k}']" for k in BACKWARD_ORDER)),
+)
+
+# --- lm_train_step -------------------------------------------------------------------------------
+
+STEPS = 4  # steps of the loop a case runs: enough for clipping and Adam's state to show
+
+
+def _train_case(label, seed, N, T, V, D, H, lr, max_norm, dtype=np.float64):
+    g = np.random.default_rng(seed)
+    params = {k: v.astype(dtype) for k, v in _lm_params(g, V, D, H).items()}
+    xs = g.integers(0, max(2, V - 1), size=(STEPS, N, T))
+    ys = g.integers(0, V, size=(STEPS, N, T))
+    zeros = {k: np.zeros_like(p) for k, p in params.items()}
+    adam = {"t": 0, "m": zeros, "v": {k: z.copy() for k, z in zeros.items()}}
+    h0 = np.zeros((N, H), dtype=dtype)
+    return Case(f"{label}: {STEPS} steps, N={N}, T={T}, V={V}, D={D}, H={H}, lr={lr}, max_norm={max_norm}",
+                {"params": params, "adam": adam, "xs": xs, "ys": ys, "h0": h0, "lr": lr, "max_norm": max_norm})
+
+
+def _train(case, clip="global", t_fixed=False, carry_h=True, keep_moments=True, use_lr=True):
+    """The reference loop of train steps, with one mistake: what a learner making it gets."""
+    a = copy_args(case.args)
+    params, adam, h = dict(a["params"]), a["adam"], a["h0"]
+    losses, norms = [], []
+    for x, y in zip(a["xs"], a["ys"]):
+        loss, grads, last_h = ref.lm_loss_and_grads(params, x, y, np.ones(y.shape, dtype=bool), h)
+        if clip == "global":
+            grads, total = ref.clip_grad_norm(grads, a["max_norm"])
+        else:
+            total = ref.clip_grad_norm(grads, a["max_norm"])[1]
+            if clip == "each":
+                grads = {k: ref.clip_grad_norm({k: gr}, a["max_norm"])[0][k] for k, gr in grads.items()}
+        t = adam["t"] + 1  # with t_fixed, never stored: every step is step 1
+        new, m, v = {}, {}, {}
+        for k in params:
+            new[k], m[k], v[k] = ref.adam_step(params[k], grads[k], adam["m"][k], adam["v"][k], t,
+                                               a["lr"] if use_lr else 1e-3)
+        adam = {"t": adam["t"] if t_fixed else t, "m": m if keep_moments else adam["m"],
+                "v": v if keep_moments else adam["v"]}
+        params, h = new, (last_h if carry_h else h)
+        losses.append(loss)
+        norms.append(total)
+    out = {"loss": np.array(losses), "total_norm": np.array(norms), "adam['t']": np.asarray(adam["t"]),
+           "last_h": h}
+    out.update({f"params['{k}']": v for k, v in params.items()})
+    return out
+
+
+def _tm(**kw):
+    return lambda case: _train(case, **kw)
+
+
+STEP_HINT = ("the first loss depends only on lm_loss_and_grads (check it passed); later ones on the "
+             "update: the clipped gradients, an Adam step of every parameter, t counted from 1, and "
+             "the hidden state handed on (see the hints under the exercise).")
+
+
+class TrainStepExercise(Exercise):
+    name = "lm_train_step"
+    funcs = ("lm_train_step",)
+    outputs = ("loss", "total_norm", "adam['t']", "last_h", *(f"params['{k}']" for k in NAMES))
+    mistakes = [
+        Mistake("the gradients are not clipped: pass them through clip_grad_norm(grads, max_norm) and use "
+                "the clipped ones in the Adam steps.", _tm(clip="none")),
+        Mistake("you clip each gradient by its own norm; clip them together, by their global norm: "
+                "clip_grad_norm(grads, max_norm) on the whole dict.", _tm(clip="each")),
+        Mistake("Adam's step count does not grow: t is adam['t'] + 1, and the Adam state you return must "
+                "hold it, so that the next step uses t + 1.", _tm(t_fixed=True)),
+        Mistake("the running averages are not kept: the Adam state you return must hold the new m and v "
+                "that adam_step returned for every parameter.", _tm(keep_moments=False)),
+        Mistake("you return the hidden state you were given; return the last hidden state of this "
+                "batch, so that the next batch continues from it.", _tm(carry_h=False)),
+        Mistake("the learning rate is not used: pass lr to adam_step (its default, 1e-3, is used "
+                "instead).", _tm(use_lr=False)),
+    ]
+    hints = {"loss": STEP_HINT, **{f"params['{k}']": STEP_HINT for k in NAMES},
+             "loss.finite": "nan or inf in the losses: Adam's bias correction divides by 1 - beta**t, "
+                            "which is 0 at t = 0; the first step is t = 1 (adam['t'] + 1).",
+             **{f"params['{k}'].finite": "nan or inf in the parameters: Adam's bias correction divides by "
+                                         "1 - beta**t, which is 0 at t = 0; the first step is t = 1."
+                for k in NAMES},
+             "total_norm": "total_norm is the global norm of the gradients before clipping, as "
+                           "clip_grad_norm returns it.",
+             "adam['t']": "after K steps, adam['t'] is K: each step adds 1 to the t it was given.",
+             "last_h": "last_h is the last hidden state of the batch, from lm_loss_and_grads.",
+             "loss.shape": "return the loss of the step as one number."}
+
+    def cases(self, rng):
+        fresh = lambda: int(rng.integers(0, 2**31))  # noqa: E731
+        return [_train_case("fixed inputs, clipping at every step", 0, 2, 3, 6, 3, 4, 0.05, 0.5),
+                _train_case("random inputs, max_norm too large to clip", fresh(), 2, 3, 5, 3, 4, 0.05, 1e3),
+                _train_case("random inputs, clipping", fresh(), 3, 2, 5, 2, 3, 0.02, 0.3),
+                _train_case("float32 inputs, clipping", fresh(), 2, 3, 6, 3, 4, 0.05, 0.5, np.float32)]
+
+    def plan(self, case):
+        return "train_steps", case.args
+
+    def expected(self, case):
+        return _train(case)
+
+
+LM_TRAIN_STEP = TrainStepExercise()
+
 # The exercises of this module, registered by `course_utils.check` (in notebook order).
-EXERCISES = [EMBEDDING_FORWARD, EMBEDDING_BACKWARD, TEMPORAL_SOFTMAX_LOSS, SAMPLE_WITH_TEMPERATURE]
+EXERCISES = [EMBEDDING_FORWARD, EMBEDDING_BACKWARD, TEMPORAL_SOFTMAX_LOSS, LM_FORWARD, LM_LOSS_AND_GRADS,
+             LM_TRAIN_STEP, SAMPLE_WITH_TEMPERATURE]

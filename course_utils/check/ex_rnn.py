@@ -64,7 +64,9 @@ def _as_mistakes(step_mistakes, names=("x", "prev_h", "Wx", "Wh", "b"), out="nex
 RNN_STEP_FORWARD = FunctionExercise(
     "rnn_step_forward", ("next_h", "cache"), ref.rnn_step_forward, _step_build, ("N", "D", "H"),
     mistakes=_as_mistakes(STEP_MISTAKES),
-    hints={"next_h": "next_h = np.tanh(x @ Wx + prev_h @ Wh + b).",
+    hints={"next_h": "no common mistake explains these values: compare your code term by term with "
+                     "h_t = tanh(x_t Wx + h_{t-1} Wh + b), which input each weight multiplies, the bias, "
+                     "the activation (hints 1 and 2 under the exercise).",
            "next_h.shape": "next_h should have shape (N, H): x @ Wx is (N, H), prev_h @ Wh is (N, H)."},
 )
 
@@ -72,8 +74,9 @@ RNN_FORWARD = FunctionExercise(
     "rnn_forward", ("h", "cache"), ref.rnn_forward, _seq_build, ("N", "T", "D", "H"),
     mistakes=seq_forward_mistakes(Mistake, ref.rnn_step_forward, STEP_MISTAKES, False,
                                   ("x", "h0", "Wx", "Wh", "b"), ("Wx", "Wh", "b")),
-    hints={"h": "loop over t: h_t = rnn_step_forward(x[:, t], h_{t-1}, ...) with h_{-1} = h0, and "
-                "store h_t in h[:, t].",
+    hints={"h": "no common mistake explains these values: check that step t reads x[:, t] and the state "
+                "after step t - 1 (h0 for t = 0), and that h[:, t] is the state after step t "
+                "(hints 1 and 2 under the exercise).",
            "h.shape": "return every hidden state, shape (N, T, H): h[:, t] is the state after step t "
                       "(np.stack(states, axis=1))."},
 )
@@ -94,7 +97,8 @@ TEMPORAL_AFFINE_FORWARD = FunctionExercise(
         Mistake("you apply the layer to the last time step only; apply it at every step.",
                 lambda c: {"out": c.args["x"][:, -1] @ c.args["W"] + c.args["b"]}),
     ],
-    hints={"out": "out[n, t] = x[n, t] @ W + b; x @ W broadcasts over the first two axes.",
+    hints={"out": "no common mistake explains these values: out[n, t] must be x[n, t] W + b for every n "
+                  "and t (hints 1 and 2 under the exercise).",
            "out.shape": "out should have shape (N, T, M): one M-vector per example and time step."},
 )
 
@@ -144,28 +148,93 @@ def _step_bwd_mistake(step_backward):
     return outputs
 
 
-RNN_GRAD_HINTS = {
-    "dx": "dx = da @ Wx.T, where da = dnext_h * (1 - next_h**2) is the gradient of the pre-activation.",
-    "dprev_h": "dprev_h = da @ Wh.T, where da = dnext_h * (1 - next_h**2).",
-    "dWx": "dWx = x.T @ da, shape (D, H).",
-    "dWh": "dWh = prev_h.T @ da, shape (H, H).",
-    "db": "db = da.sum(axis=0), shape (H,).",
-    "dh0": "dh0 is the gradient that flows out of the first step, dprev_h after the loop.",
+# Fallback hints, for gradients that no catalogued mistake explains: where to look, not the formula.
+STEP_GRAD_HINTS = {
+    "dx": "no common mistake explains this gradient. dx comes back through two stages: through tanh to "
+          "the pre-activation a = x Wx + prev_h Wh + b, then through the product with Wx to x. Check the "
+          "gradient of a first (tanh's local derivative), then that product, and that dx has the shape "
+          "of x (hints 2 and 3 under the exercise).",
+    "dprev_h": "no common mistake explains this gradient. dprev_h comes back through tanh to the "
+               "pre-activation a, then through the product with Wh to prev_h; it has the shape of prev_h "
+               "(hints 2 and 3 under the exercise).",
+    "dWx": "no common mistake explains this gradient. dWx has the shape of Wx, (D, H), and adds up the "
+           "contributions of every example of the batch; in the forward pass Wx multiplies x "
+           "(hint 2 under the exercise).",
+    "dWh": "no common mistake explains this gradient. dWh has the shape of Wh, (H, H), and adds up the "
+           "contributions of every example of the batch; in the forward pass Wh multiplies prev_h "
+           "(hint 2 under the exercise).",
+    "db": "no common mistake explains this gradient. b is added to every row of the batch: db has "
+          "shape (H,) (hint 2 under the exercise).",
+}
+
+_LOOP = ("If your rnn_step_backward passed its check, look at the loop: every step from t = T - 1 down to "
+         "t = 0 must run once, with its own cache, cache[t], and as upstream gradient dh[:, t] plus what "
+         "flows back from step t + 1")
+SEQ_GRAD_HINTS = {
+    "dx": f"no common mistake explains this gradient. {_LOOP}; dx[:, t] is what step t sends to its input "
+          "(hints 1 and 2 under the exercise).",
+    "dh0": "no common mistake explains this gradient. dh0 is what flows out of step 0 into h0: check "
+           f"that the loop reaches t = 0 and that you return what step 0 sends back. {_LOOP} (hint 2 under "
+           "the exercise).",
+    **{g: f"no common mistake explains this gradient. The weights are shared by all T steps, so {g} adds "
+          f"up one contribution per step. {_LOOP} (hint 2 under the exercise)."
+       for g in ("dWx", "dWh", "db")},
+    "crash": "check the shapes of the arrays in the line that failed. If it stacks the steps' dx and some "
+             "are None or missing, the loop did not visit every step: it must run from t = T - 1 down to "
+             "t = 0 included (hint 2 under the exercise).",
 }
 
 RNN_STEP_BACKWARD = BackwardExercise(
     "rnn_step_backward", RNN_STEP_FORWARD, STEP_GRADS, ref.rnn_step_backward,
     mistakes=[Mistake(h, _step_bwd_mistake(f)) for h, f in STEP_BACKWARD_MISTAKES],
-    hints=RNN_GRAD_HINTS,
+    hints=STEP_GRAD_HINTS,
 )
 
 SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
 
+
+def _bptt_loop(dh, caches, steps, cache_of):
+    """BPTT over the given steps (in that order), step t reading caches[cache_of(t)].
+
+    dx, dWx, dWh, db as a learner's preallocated loop would return them: a step that never
+    runs leaves its dx at zero and adds nothing to the weight gradients."""
+    _, _, Wx, Wh, _ = caches[0]
+    N, T = dh.shape[:2]
+    dx = np.zeros((N, T, Wx.shape[0]), dtype=dh.dtype)
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(Wh.shape[0], dtype=dh.dtype)
+    dprev_h = np.zeros_like(dh[:, 0])
+    for t in steps(T):
+        dx[:, t], dprev_h, dWx_t, dWh_t, db_t = ref.rnn_step_backward(dh[:, t] + dprev_h, caches[cache_of(t)])
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    return {"dx": dx, "dWx": dWx, "dWh": dWh, "db": db}
+
+
+def _loop_mistake(steps, cache_of=lambda t: t):
+    def outputs(case):
+        h, caches = ref.rnn_forward(*case.args.values())
+        # dh0 is left out of the model: learners who make this mistake compute it in several ways
+        return {"h": h, **_bptt_loop(case.douts["dh"], caches, steps, cache_of)}
+    return outputs
+
+
+def loop_mistakes():
+    """Mistakes in the BPTT loop itself: a step skipped, a step reading another step's cache."""
+    return [
+        Mistake("step 0 is never visited: range(T - 1, 0, -1) stops before 0, so dx[:, 0] stays zero and "
+                "the weight gradients miss step 0's share. Run the loop down to t = 0 included: "
+                "range(T - 1, -1, -1), or reversed(range(T)).",
+                _loop_mistake(lambda T: range(T - 1, 0, -1))),
+        Mistake("step t reads cache[t - 1], the cache of the step before it (and at t = 0, cache[-1] is the "
+                "last step's). The backward pass of step t needs what the forward pass of step t saw and "
+                "produced: its own cache, cache[t].",
+                _loop_mistake(lambda T: range(T - 1, -1, -1), cache_of=lambda t: t - 1)),
+    ]
+
 RNN_BACKWARD = BackwardExercise(
     "rnn_backward", RNN_FORWARD, SEQ_GRADS, ref.rnn_backward,
     mistakes=seq_backward_mistakes(Mistake, ref.rnn_forward, ref.rnn_step_backward, STEP_BACKWARD_MISTAKES,
-                                   False, ("x", "h0", "Wx", "Wh", "b"), SEQ_GRADS),
-    hints=RNN_GRAD_HINTS, wrt={"dx": "x", "dh0": "h0", "dWx": "Wx", "dWh": "Wh", "db": "b"},
+                                   False, ("x", "h0", "Wx", "Wh", "b"), SEQ_GRADS) + loop_mistakes(),
+    hints=SEQ_GRAD_HINTS, wrt={"dx": "x", "dh0": "h0", "dWx": "Wx", "dWh": "Wh", "db": "b"},
 )
 
 
@@ -189,9 +258,13 @@ TEMPORAL_AFFINE_BACKWARD = BackwardExercise(
         Mistake("dx = dout @ W.T: W maps H to M, so its transpose maps the gradient back to H.",
                 _affine_bwd_mistake(lambda x, W, d: (d @ W, np.einsum("nth,ntm->hm", x, d), d.sum(axis=(0, 1))))),
     ],
-    hints={"dx": "dx = dout @ W.T, shape (N, T, H).",
-           "dW": "dW = x.reshape(N * T, H).T @ dout.reshape(N * T, M), shape (H, M).",
-           "db": "db = dout.sum(axis=(0, 1)), shape (M,)."},
+    hints={"dx": "no common mistake explains this gradient. out[n, t] = x[n, t] W + b is one affine map "
+                 "per example and step: dx[n, t] depends only on dout[n, t] and W, and has the shape of "
+                 "x[n, t], (H,) (hints 1 and 2 under the exercise).",
+           "dW": "no common mistake explains this gradient. W is used by every example at every step, so "
+                 "dW, of shape (H, M), adds up N * T contributions (hints 1 and 2 under the exercise).",
+           "db": "no common mistake explains this gradient. b is added at every example and every step, so "
+                 "db, of shape (M,), adds up N * T contributions (hint 2 under the exercise)."},
 )
 
 # The exercises of this module, registered by `course_utils.check` (in notebook order).

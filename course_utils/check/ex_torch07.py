@@ -1,6 +1,11 @@
-"""Checks of notebook 07: NumPy weights in PyTorch layers, an LSTM cell as an nn.Module,
-and the last real hidden state of padded sequences."""
+"""Checks of notebook 07: NumPy weights in PyTorch layers (nn.RNN, whose loader loads an nn.LSTM too, and
+nn.GRU), an LSTM cell as an nn.Module, the last real hidden state of padded sequences, and packing.
+
+Fallback hints (used when no catalogued mistake explains a wrong output) say what is wrong and where to
+look, and point to the hints under the exercise; they do not guess a cause."""
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -11,7 +16,7 @@ from ._exercise_torch import TorchExercise
 from .ex_lstm import STEP_MISTAKES as LSTM_STEP_MISTAKES
 from .ex_rnn import weights
 
-# --- 7.1-7.3: loading NumPy weights into nn.RNN, nn.LSTM, nn.GRU -------------------------
+# --- 7.1-7.2: loading NumPy weights into nn.RNN (and so nn.LSTM) and nn.GRU -------------------------
 
 KINDS = {"RNN": (1, ("Wx", "Wh", "b")), "LSTM": (4, ("Wx", "Wh", "b")), "GRU": (3, ("Wx", "Wh", "bx", "bh"))}
 
@@ -34,46 +39,93 @@ def _load_cases(kind):
     return make
 
 
-def _numpy_h(kind, bias=None):
-    """What the layer outputs if the weights were loaded with a given (wrong) bias handling."""
+def _initial_biases(kind, D, H):
+    """The biases a fresh layer of the grader's convention starts with (it seeds PyTorch with 0):
+    what a bias that the learner never set still holds."""
+    import torch
+
+    torch.manual_seed(0)
+    layer = getattr(torch.nn, kind)(D, H, batch_first=True)
+    return layer.bias_ih_l0.detach().double().numpy(), layer.bias_hh_l0.detach().double().numpy()
+
+
+def _numpy_h(kind, mistake=None):
+    """What the layer outputs if the weights were loaded with a given mistake."""
     def outputs(case):
         a = dict(case.args)
-        if kind == "RNN":
-            b = a["b"] * 2 if bias == "both" else a["b"]
-            return {"h": ref.rnn_forward(a["x"], a["h0"], a["Wx"], a["Wh"], b)[0]}
-        if kind == "LSTM":
-            b = a["b"] * 2 if bias == "both" else a["b"]
-            return {"h": ref.lstm_forward(a["x"], a["h0"], a["Wx"], a["Wh"], b)[0]}
+        Wh = a["Wh"].T if mistake == "Wh not transposed" else a["Wh"]
+        if kind in ("RNN", "LSTM"):
+            b = a["b"]
+            if mistake == "both":
+                b = 2 * b
+            elif mistake == "bias_hh left":
+                b = b + _initial_biases(kind, a["Wx"].shape[0], a["Wh"].shape[0])[1]
+            forward = ref.rnn_forward if kind == "RNN" else ref.lstm_forward
+            return {"h": forward(a["x"], a["h0"], a["Wx"], Wh, b)[0]}
         bx, bh = a["bx"], a["bh"]
-        if bias == "swapped":
+        if mistake == "swapped":
             bx, bh = bh, bx
-        elif bias == "summed":
+        elif mistake == "summed":
             bx, bh = bx + bh, np.zeros_like(bh)
-        return {"h": ref.gru_forward(a["x"], a["h0"], a["Wx"], a["Wh"], bx, bh)[0]}
+        elif mistake == "bh zero":
+            bh = np.zeros_like(bh)
+        return {"h": ref.gru_forward(a["x"], a["h0"], a["Wx"], Wh, bx, bh)[0]}
     return outputs
 
 
+class _Exercise07(TorchExercise):
+    """A TorchExercise whose crash hint can depend on the error's message, not only on its kind:
+    ``crash_matches`` is a list of (regular expression, hint), tried in order."""
+
+    def __init__(self, *args, crash_matches=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.crash_matches = list(crash_matches)
+
+    def crash_hint(self, message: str) -> str:
+        for pattern, hint in self.crash_matches:
+            if re.search(pattern, message):
+                return hint
+        return super().crash_hint(message)
+
+
+LOAD_CRASHES = [
+    (r"leaf Variable that requires grad|a leaf Variable", "a parameter cannot be changed in place while autograd "
+     "records: do the copies inside `with torch.no_grad():`."),
+    (r"size|shape|must match|expected", "a shape does not fit: PyTorch's weight_ih_l0 is (gates * H, D) and "
+     "weight_hh_l0 (gates * H, H), while Wx is (D, gates * H) and Wh (H, gates * H). Compare PyTorch's "
+     "x W_ih^T with the course's x Wx (hint 1 under the exercise)."),
+]
 LOAD_HINTS = {
-    "crash": "PyTorch stores weight_ih_l0 as (gates * H, D), the transpose of Wx: copy Wx.T, and Wh.T into "
-             "weight_hh_l0, with param.copy_(torch.from_numpy(...)) inside `with torch.no_grad():`.",
-    "h": "weight_ih_l0 = Wx.T, weight_hh_l0 = Wh.T; PyTorch adds bias_ih_l0 and bias_hh_l0.",
+    "crash": LOAD_CRASHES[1][1],
+    "h": "the layer does not compute the course's network, and no common mistake explains how it differs: "
+         "compare each of the four parameters with PyTorch's formula (hint 2 under the exercise), and print "
+         "them after loading to see what they hold.",
 }
 
 
 def _load_exercise(kind, name, mistakes):
-    return TorchExercise(name, "torch_load", name, _load_cases(kind), ("h",), mistakes=mistakes, hints=LOAD_HINTS)
+    return _Exercise07(name, "torch_load", name, _load_cases(kind), ("h",), mistakes=mistakes, hints=LOAD_HINTS,
+                       crash_matches=LOAD_CRASHES)
 
 
-BOTH = ("PyTorch adds its two biases, so b went in twice: put b in bias_ih_l0 and zeros in bias_hh_l0.")
-LOAD_RNN_WEIGHTS = _load_exercise("RNN", "load_rnn_weights", [Mistake(BOTH, _numpy_h("RNN", "both"))])
-LOAD_LSTM_WEIGHTS = _load_exercise("LSTM", "load_lstm_weights", [Mistake(BOTH, _numpy_h("LSTM", "both"))])
+BOTH = "PyTorch adds its two biases, so b went in twice: one of them carries b, the other must be zero."
+WH_NOT_TRANSPOSED = ("your layer computes the network with Wh transposed: PyTorch multiplies h_{t-1} W_hh^T, so "
+                     "weight_hh_l0 holds the transpose of Wh (a square matrix copies without an error either way).")
+BIAS_LEFT = ("bias_hh_l0 still holds its random initial values: PyTorch adds both biases, so the one that does not "
+             "carry b must be set to zero.")
+LOAD_RNN_WEIGHTS = _load_exercise("RNN", "load_rnn_weights", [
+    Mistake(BOTH, _numpy_h("RNN", "both")), Mistake(WH_NOT_TRANSPOSED, _numpy_h("RNN", "Wh not transposed")),
+    Mistake(BIAS_LEFT, _numpy_h("RNN", "bias_hh left"))])
 LOAD_GRU_WEIGHTS = _load_exercise("GRU", "load_gru_weights", [
-    Mistake("bx and bh are swapped: bx goes into bias_ih_l0, bh into bias_hh_l0.", _numpy_h("GRU", "swapped")),
-    Mistake("the GRU's biases cannot be added up: the reset gate multiplies h @ W_hn.T + b_hn, so bh must "
-            "stay in bias_hh_l0 and bx in bias_ih_l0.", _numpy_h("GRU", "summed")),
+    Mistake("bx and bh are swapped: bx goes with the input product, bh with the recurrent one.",
+            _numpy_h("GRU", "swapped")),
+    Mistake("the GRU's biases cannot be added up: the reset gate multiplies h W_hn^T + b_hn, the recurrent "
+            "product with its bias, so bh must stay in bias_hh_l0 and bx in bias_ih_l0.", _numpy_h("GRU", "summed")),
+    Mistake("bias_hh_l0 is zero, as for the RNN, but the GRU's recurrent bias bh is not the same as zero: "
+            "r multiplies h W_hn^T + b_hn, so bh belongs in bias_hh_l0.", _numpy_h("GRU", "bh zero")),
 ])
 
-# --- 7.4: an LSTM cell as an nn.Module ---------------------------------------------------
+# --- 7.3: an LSTM cell as an nn.Module ---------------------------------------------------
 
 
 def _cell_cases(rng):
@@ -100,22 +152,31 @@ def _cell_mistake(step):
     return outputs
 
 
-LSTM_CELL = TorchExercise(
+LSTM_CELL = _Exercise07(
     "LSTMCell", "torch_module", "LSTMCell", _cell_cases,
     ("next_h", "next_c", "dWx", "dWh", "db", "dx", "dprev_h", "dprev_c"),
     mistakes=[Mistake(h, _cell_mistake(s)) for h, s in LSTM_STEP_MISTAKES],
-    hints={"next_c": "a = x @ self.Wx + prev_h @ self.Wh + self.b; i, f, g, o = a.chunk(4, dim=-1); "
-                     "next_c = sigmoid(f) * prev_c + sigmoid(i) * tanh(g).",
-           "next_h": "next_h = torch.sigmoid(o) * torch.tanh(next_c).",
+    hints={"next_h": "no common mistake (gate order, activations, a missing term) explains your outputs. If "
+                     "`next_c` is wrong too (see `others`), look at a and c_t = sigma(f) * c_{t-1} + "
+                     "sigma(i) * tanh(g) first; if it is right, at h_t = sigma(o) * tanh(c_t). Hint 2 under "
+                     "the exercise shows how to split a.",
+           "next_c": "`next_h` is right but the returned `next_c` is not: return the cell state c_t that next_h "
+                     "was computed from.",
            "crash": "keep the parameter names and shapes of the skeleton: Wx (D, 4H), Wh (H, 4H), b (4H,), "
                     "and use torch operations only (torch.sigmoid, torch.tanh, @)."},
+    crash_matches=[
+        (r"values to unpack", "splitting a did not give four blocks: a is (N, 4H), so split it along its last "
+                              "axis into four blocks of H columns (hint 2 under the exercise)."),
+        (r"cannot be multiplied|size mismatch", "a matrix product's shapes do not fit: x (N, D) @ Wx (D, 4H) and "
+                                                 "prev_h (N, H) @ Wh (H, 4H)."),
+    ],
 )
 LSTM_CELL.hints.update({k: "the forward values are right, so autograd's gradients follow: make sure every "
                            "operation is a torch operation on the inputs and parameters (no .detach(), "
                            ".numpy() or in-place changes of an input)." for k in
                         ("dWx", "dWh", "db", "dx", "dprev_h", "dprev_c")})
 
-# --- 7.5: the last real hidden state of padded sequences ------------------------------------
+# --- 7.4: the last real hidden state of padded sequences ------------------------------------
 
 
 def _last_cases(rng):
@@ -146,14 +207,17 @@ LAST_HIDDEN_STATE = TorchExercise(
         Mistake("h[:, -1] is the state after the last *padded* step; shorter sequences end earlier: "
                 "pick h[n, lengths[n] - 1] for each n.", _last(lambda h, L: h[:, -1])),
         Mistake("h[:, lengths - 1] picks every chosen step for every sequence, (N, N, H): index both axes "
-                "together, h[torch.arange(N), lengths - 1].", _last(lambda h, L: h[:, L - 1])),
+                "together, with one index tensor for the sequences and one for the steps (hint 2 under the "
+                "exercise).", _last(lambda h, L: h[:, L - 1])),
     ],
-    hints={"last": "row n of the result is h[n, lengths[n] - 1]; index with torch.arange(N) and lengths - 1.",
+    hints={"last": "some rows are not their sequence's state after its last real step, and no common mistake "
+                   "explains which: row n must be h[n, lengths[n] - 1] (steps count from 0). Print lengths and "
+                   "the steps you pick on a small batch.",
            "crash": "the last real step of sequence n is lengths[n] - 1 (steps count from 0).",
            "dh": "only the picked positions of h should get a gradient; use indexing, not a copy via NumPy."},
 )
 
-# --- 7.6: running an nn.LSTM over a packed batch -------------------------------------------
+# --- 7.5: running an nn.LSTM over a packed batch -------------------------------------------
 
 
 def lstm_state(g: np.random.Generator, D: int, H: int, layers: int = 1) -> dict:
@@ -232,12 +296,11 @@ def _time_major_pack(lstm, x, lengths):
     return lstm(_pack(x, lengths, batch_first=False))[1][0][-1]
 
 
-PACK_CALL = "nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)"
-FINAL_STATES_PACKED = TorchExercise(
+FINAL_STATES_PACKED = _Exercise07(
     "final_states_packed", "torch_function", "final_states_packed", _packed_cases, ("last", "dx"),
     mistakes=[
         Mistake("h_n of a padded batch is the state after the last *padded* step, not after each sequence's "
-                f"end: pack x first, {PACK_CALL}, and run the LSTM on the packed batch.",
+                "end: pack x first (nn.utils.rnn.pack_padded_sequence) and run the LSTM on the packed batch.",
                 _packed_mistake(_unpacked_h_n)),
         Mistake("h_n[0] is the state of the first layer; with several layers the top layer's is h_n[-1].",
                 _packed_mistake(_first_layer)),
@@ -247,12 +310,21 @@ FINAL_STATES_PACKED = TorchExercise(
         Mistake("x was packed as if it were time-major (T, N, D): pass batch_first=True to "
                 "pack_padded_sequence, since x is (N, T, D).", _packed_mistake(_time_major_pack)),
     ],
-    hints={"last": f"packed = {PACK_CALL}; _, (h_n, c_n) = lstm(packed); return h_n[-1].",
+    hints={"last": "the states are not each sequence's state after its own last step, and no common mistake "
+                   "explains how they differ: check that the LSTM runs on the packed batch and which rows of h_n "
+                   "you return (hints 2 and 3 under the exercise).",
            "last.shape": "h_n has one row per layer, (layers, N, H): return the top layer only, h_n[-1], (N, H).",
-           "crash": f"pack with {PACK_CALL}: x is batch-first, and the lengths come in no particular order "
-                    "(they must be on the CPU: lengths.cpu()).",
+           "crash": "pack_padded_sequence must be told that x is batch-first (batch_first=True); it takes lengths "
+                    "in any order only with enforce_sorted=False, and wants them on the CPU (lengths.cpu()).",
            "dx": "the padding must never be read: run the LSTM on the packed batch, not on x itself."},
+    crash_matches=[
+        (r"enforce_sorted", "pack_padded_sequence wants the lengths sorted, longest first, unless it is given "
+                            "enforce_sorted=False: the lengths of this batch come in any order."),
+        (r"exceeds dimension size|input\.size\(-1\)|input_size", "pack_padded_sequence read x as time-major, "
+         "(T, N, D), its default: x is (N, T, D), so pass batch_first=True."),
+        (r"\bcpu\b|\bCPU\b", "pack_padded_sequence wants the lengths as a CPU tensor: pass lengths.cpu()."),
+    ],
 )
 
 # The exercises of this module, registered by `course_utils.check` (in notebook order).
-EXERCISES = [LOAD_RNN_WEIGHTS, LOAD_LSTM_WEIGHTS, LOAD_GRU_WEIGHTS, LSTM_CELL, LAST_HIDDEN_STATE, FINAL_STATES_PACKED]
+EXERCISES = [LOAD_RNN_WEIGHTS, LOAD_GRU_WEIGHTS, LSTM_CELL, LAST_HIDDEN_STATE, FINAL_STATES_PACKED]

@@ -1,9 +1,10 @@
-"""Checks of notebook 08: the padding mask, the masked mean, and the bidirectional LSTM
-classifier, which must give the same logits whatever the padding holds."""
+"""Checks of notebook 08: the padding mask, the masked mean, the bidirectional LSTM
+classifier, which must give the same logits whatever the padding holds, and one training step."""
 from __future__ import annotations
 
 import numpy as np
 
+from ._calls import run_plan
 from ._core import Case, Mistake
 from ._exercise_torch import TorchExercise
 
@@ -315,5 +316,163 @@ SENTIMENT_LSTM = TorchExercise(
            **{f"d{p}": LSTM_GRAD_HINT for p in PARAMS}},
 )
 
+# --- 8.4: train_step ---------------------------------------------------------------------------
+#
+# The learner's step runs twice, on two fixed batches, on a small fixed classifier (`_calls.
+# build_classifier`) with plain SGD: with SGD an update is -lr times the gradient, so every
+# difference in the gradients (not zeroed, not clipped, a wrong loss) shows in the weights.
+# (Adam's first update hardly depends on the gradients' scale: it would hide a missing clip.)
+
+
+def _classifier_state(g, V, E, H, C):
+    w = lambda *shape, scale=1.0: g.standard_normal(shape) * scale  # noqa: E731
+    state = {"embedding.weight": w(V, E)}
+    state["embedding.weight"][0] = 0.0  # padding_idx=0
+    state.update({"lstm.weight_ih_l0": w(4 * H, E, scale=1 / np.sqrt(E)),
+                  "lstm.weight_hh_l0": w(4 * H, H, scale=1 / np.sqrt(H)),
+                  "lstm.bias_ih_l0": w(4 * H, scale=0.5), "lstm.bias_hh_l0": w(4 * H, scale=0.5),
+                  "out.weight": w(C, H, scale=1.5), "out.bias": w(C, scale=0.5)})
+    return state
+
+
+def _step_cases(rng):
+    """Fixed cases only (no fresh draw): the verdict is the same on every run."""
+    cases = []
+    for label, seed, (V, E, H, C), lr, max_norm, batch_lengths in [
+            ("fixed weights, two batches, max_norm=0.5 (the gradients' norm is above it: clipping acts)",
+             18, (10, 4, 3, 2), 0.5, 0.5, [(5, 2, 4, 1), (3, 4, 2)]),
+            ("fixed weights, two batches, max_norm=100 (far above the gradients' norm: nothing to clip)",
+             11, (10, 4, 3, 2), 0.5, 100.0, [(4, 1, 3), (2, 5, 5, 1)]),
+            ("3 classes, batches of 1 and 2 reviews, max_norm=0.3", 12, (8, 3, 2, 3), 1.0, 0.3, [(3,), (2, 4)])]:
+        g = np.random.default_rng(seed)
+        batches = []
+        for lengths in batch_lengths:
+            lengths = np.array(lengths, dtype=np.int64)
+            batches.append({"tokens": _tokens(g, lengths, int(lengths.max()), V), "lengths": lengths,
+                            "labels": g.integers(0, C, size=len(lengths)).astype(np.int64)})
+        cases.append(Case(label, {}, options={"plan": {
+            "sizes": {"V": V, "E": E, "H": H, "C": C}, "state": _classifier_state(g, V, E, H, C),
+            "lr": lr, "max_norm": max_norm, "batches": batches}}))
+    return cases
+
+
+class TrainStepExercise(TorchExercise):
+    """The step is called through its own convention; a crash is explained by its message."""
+
+    def plan(self, case):
+        return self.convention, dict(case.options["plan"])
+
+    def tolerance(self, case, name):
+        # clip_grad_norm_ scales by max_norm / (norm + 1e-6); clipping by hand, as notebook 03 defines it,
+        # scales by max_norm / norm. Both are right: 1e-5 lets both pass, and every catalogued mistake
+        # is off by 1e-3 or more.
+        return 1e-5
+
+    def crash_hint(self, message):
+        for words, hint in STEP_CRASHES:
+            if words in message:
+                return hint
+        return super().crash_hint(message)
+
+
+def _step_mistake(wrong_step):
+    """What a wrong step returns, through the same convention as the learner's."""
+    def outputs(case):
+        return run_plan((wrong_step,), *TRAIN_STEP.plan(case))[0]
+    return outputs
+
+
+def _step(zero=True, loss_of=None, clip="norm", step=True, zero_before_step=False):
+    """A training step with one thing changed: the building block of the catalogued mistakes."""
+    def train_step(model, optimizer, tokens, lengths, labels, max_norm):
+        import torch
+        from torch.nn import functional as F
+
+        if zero:
+            optimizer.zero_grad()
+        logits = model(tokens, lengths)
+        loss = loss_of(logits, labels) if loss_of else F.cross_entropy(logits, labels)
+        loss.backward()
+        if zero_before_step:
+            optimizer.zero_grad()
+        if clip == "norm":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        elif clip == "one":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        elif clip == "value":
+            torch.nn.utils.clip_grad_value_(model.parameters(), max_norm)
+        elif clip == "each":
+            for p in model.parameters():
+                torch.nn.utils.clip_grad_norm_(p, max_norm)
+        if step:
+            optimizer.step()
+        return loss.item()
+    return train_step
+
+
+def _double_softmax(logits, labels):
+    import torch
+    from torch.nn import functional as F
+
+    return F.cross_entropy(torch.softmax(logits, dim=1), labels)
+
+
+def _summed(logits, labels):
+    from torch.nn import functional as F
+
+    return F.cross_entropy(logits, labels, reduction="sum")
+
+
+STEP_CRASHES = [
+    ("'float' object has no attribute 'backward'",
+     "loss.item() is a plain Python number, with no graph behind it: call .backward() on the loss tensor, "
+     "and take loss.item() only at the end, for the value you return."),
+    ("does not require grad",
+     "loss.backward() found no graph to go back through: the loss was computed from something cut off from "
+     "the model's weights (.detach(), .item(), .numpy(), or code inside torch.no_grad()). Compute it with "
+     "torch operations straight from model(tokens, lengths)."),
+]
+
+TRAIN_STEP = TrainStepExercise(
+    "train_step", "torch_train_step", "train_step", _step_cases,
+    ("loss_1", "weights_1", "loss_2", "weights_2"),
+    mistakes=[
+        Mistake("the first step is right but the second is not: the first batch's gradients were still in "
+                ".grad, and loss.backward() adds the new ones to them. Zero the gradients at every step "
+                "(optimizer.zero_grad()) before loss.backward().", _step_mistake(_step(zero=False))),
+        Mistake("the weights did not change: optimizer.step() must run, after loss.backward() and the clipping, "
+                "with the gradients still in .grad (zeroing them between the backward pass and the step "
+                "throws them away).", _step_mistake(_step(step=False))),
+        Mistake("the update used the unclipped gradients (their norm here is above max_norm): clip them with "
+                "torch.nn.utils.clip_grad_norm_ after loss.backward() and before optimizer.step(). Clipping "
+                "after the step comes too late: the step has already used them.",
+                _step_mistake(_step(clip=None))),
+        Mistake("the loss was computed from probabilities: F.cross_entropy takes the raw logits and applies "
+                "the (log-)softmax itself, so a softmax before it is applied twice.",
+                _step_mistake(_step(loss_of=_double_softmax))),
+        Mistake("that loss is the sum over the batch; use the mean (F.cross_entropy's default), so that the "
+                "size of a step does not depend on the number of reviews in the batch.",
+                _step_mistake(_step(loss_of=_summed))),
+        Mistake("the gradients were clipped to norm 1, not to max_norm: use the max_norm argument.",
+                _step_mistake(_step(clip="one"))),
+        Mistake("each entry of the gradients was clipped to [-max_norm, max_norm] (clip_grad_value_); clip "
+                "their global norm instead, all parameters together: clip_grad_norm_.",
+                _step_mistake(_step(clip="value"))),
+        Mistake("each parameter's gradient was clipped on its own; the norm to clip is the global one, of all "
+                "the gradients together: one call of clip_grad_norm_ on model.parameters().",
+                _step_mistake(_step(clip="each"))),
+    ],
+    hints={"loss_1": "the returned loss is not the mean cross-entropy of the model's logits on this batch "
+                     "before the update (see hint 2 under the exercise).",
+           "loss_2": "the first step is right, but the loss of the second batch is not: does your step depend "
+                     "on anything but its arguments?",
+           "weights_1": "the loss is right but the weights after the step are not, and no known mistake explains "
+                        "it: compare the order of your lines with hint 3 under the exercise.",
+           "weights_2": "the first step is right, but the weights after the second are not, and no known mistake "
+                        "explains it: does your step keep anything from one call to the next?",
+           "crash": "your step crashed: the model is called as model(tokens, lengths), and the labels are int64 "
+                    "class ids (N,)."},
+)
+
 # The exercises of this module, registered by `course_utils.check` (in notebook order).
-EXERCISES = [PADDING_MASK, MASKED_MEAN, SENTIMENT_LSTM]
+EXERCISES = [PADDING_MASK, MASKED_MEAN, SENTIMENT_LSTM, TRAIN_STEP]

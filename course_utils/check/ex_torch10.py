@@ -205,6 +205,271 @@ DECODER = TorchExercise(
 DECODER.hints.update({f"d{p}": "the outputs are right, so autograd's gradients follow: keep to torch operations "
                                "(no .detach(), .numpy() or in-place changes)." for p in (*DECODER_PARAMS, "hidden")})
 
+# --- 10.3: teacher_forcing_loss -------------------------------------------------------------------
+
+SEQ2SEQ_PARAMS = ("encoder.embedding", "decoder.table", "decoder.embedding", "decoder.W", "decoder.out")
+
+
+def _tiny_model(g, Vs, V, H):
+    """Random weights of the small encoder and decoder that ``_calls.build_seq2seq`` builds."""
+    return {"src_embedding": g.standard_normal((Vs, H)), "table": g.standard_normal((V, V)),
+            "embedding": g.standard_normal((V, H)), "W": g.standard_normal((H, H)) / np.sqrt(H),
+            "out": g.standard_normal((H, V)) * 1.5}
+
+
+def _targets(g, lengths, V, pad_id, start=1, end=2):
+    """int (N, max(lengths) + 2): <start> y_1 .. y_n <end> then pad_id, ids y drawn from the rest."""
+    ordinary = np.array([i for i in range(V) if i not in (pad_id, start, end)])
+    tgt = np.full((len(lengths), max(lengths) + 2), pad_id, dtype=np.int64)
+    for n, L in enumerate(lengths):
+        tgt[n, :L + 2] = [start, *g.choice(ordinary, size=L), end]
+    return tgt
+
+
+def _loss_cases(rng):
+    cases = []
+    for label, (Vs, V, H), lengths, pad_id, seed in [
+            ("fixed weights and batch: N=4, targets of 5, 2, 4 and 1 tokens + <end>, pad_id=0", (8, 7, 4),
+             [5, 2, 4, 1], 0, 0),
+            ("one sequence (N=1), no padding", (6, 6, 3), [4], 0, 1),
+            ("pad_id=3 (and 0 an ordinary token), N=3", (7, 8, 3), [3, 6, 1], 3, 2),
+            ("N=6, V=9, H=5, targets of 1 to 7 tokens", (9, 9, 5), [7, 1, 3, 6, 2, 5], 0, 3)]:
+        g = np.random.default_rng(100 + seed)  # fixed draws: the verdict never depends on luck
+        src_lengths = np.maximum(1, g.integers(1, 6, size=len(lengths)))
+        src = _padded_tokens(g, src_lengths, int(src_lengths.max()), Vs)
+        cases.append(Case(label, {"src": src, "src_lengths": src_lengths.astype(np.int64),
+                                  "tgt": _targets(g, lengths, V, pad_id), "pad_id": pad_id},
+                          options={"plan": {"model": _tiny_model(g, Vs, V, H)}}))
+    return cases
+
+
+def _loss_variant(kind):
+    """teacher_forcing_loss as a learner with a given misunderstanding writes it."""
+    def loss(encoder, decoder, src, src_lengths, tgt, pad_id):
+        import torch
+        from torch.nn import functional as F
+
+        _, final = encoder(src, src_lengths)
+        if kind == "zeros":
+            final = torch.zeros_like(final)
+        reads, targets = tgt[:, :-1], tgt[:, 1:]
+        if kind == "not shifted":
+            targets = tgt[:, :-1]
+        elif kind == "reads targets":
+            reads = tgt[:, 1:]
+        if kind == "own predictions":
+            token, hidden, steps = tgt[:, :1], final, []
+            for _ in range(targets.shape[1]):
+                logits_t, hidden = decoder(token, hidden)
+                steps.append(logits_t)
+                token = logits_t.argmax(dim=-1)
+            logits = torch.cat(steps, dim=1)
+        else:
+            logits, _ = decoder(reads, final)
+        flat, y = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+        if kind == "padding":
+            return F.cross_entropy(flat, y)
+        if kind == "pad 0":
+            return F.cross_entropy(flat, y, ignore_index=0)
+        per_token = F.cross_entropy(flat, y, reduction="none").reshape(targets.shape)
+        real = (targets != pad_id).to(per_token.dtype)
+        if kind == "mean over all":
+            return (per_token * real).sum() / real.numel()
+        if kind == "sum":
+            return (per_token * real).sum()
+        if kind == "per sequence":
+            return ((per_token * real).sum(dim=1) / real.sum(dim=1)).mean()
+        return (per_token * real).sum() / real.sum()
+    loss.__name__ = "teacher_forcing_loss"
+
+    def outputs(case):
+        return run_plan((loss,), *TEACHER_FORCING_LOSS.plan(case))[0]
+    return outputs
+
+
+TEACHER_FORCING_LOSS = TorchExercise(
+    "teacher_forcing_loss", "torch_seq2seq_loss", "teacher_forcing_loss", _loss_cases,
+    ("loss", *[f"d{p}" for p in SEQ2SEQ_PARAMS]),
+    mistakes=[
+        Mistake("the decoder is scored on the very tokens it reads: shift the targets by one. It reads "
+                "<start> y_1 .. y_n (tgt without its last column) and must predict the *next* token at each "
+                "step, y_1 .. y_n <end> (tgt without its first column).", _loss_variant("not shifted")),
+        Mistake("the decoder reads the tokens it has to predict (tgt without its first column): it should read "
+                "<start> y_1 .. y_n, tgt without its *last* column, and predict the tokens one step ahead.",
+                _loss_variant("reads targets")),
+        Mistake("the padding counts in your loss: leave out the positions whose target is pad_id "
+                "(F.cross_entropy(..., ignore_index=pad_id), or a mask).", _loss_variant("padding")),
+        Mistake("the padded positions are left out of the sum but counted in the mean: divide by the number "
+                "of real target tokens (those that are not pad_id), not by N * T.", _loss_variant("mean over all")),
+        Mistake("this is the sum of the per-token losses: average it over the real (not pad_id) target "
+                "tokens, so that the loss does not grow with the batch size or the target length.",
+                _loss_variant("sum")),
+        Mistake("this is the mean over sequences of each sequence's mean loss, which weighs a token of a short "
+                "target more than one of a long target: average over all the real target tokens of the batch "
+                "at once.", _loss_variant("per sequence")),
+        Mistake("the decoder read its own predictions (argmax) instead of the true previous tokens: teacher "
+                "forcing feeds it tgt without its last column, all steps in one call.",
+                _loss_variant("own predictions")),
+        Mistake("the padding id is the argument pad_id (here it is not 0): ignore the positions whose target "
+                "is pad_id, not 0.", _loss_variant("pad 0")),
+        Mistake("the decoder started from zeros: start it from the encoder's final state (the second value "
+                "the encoder returns), the summary of the input.", _loss_variant("zeros")),
+    ],
+    hints={"loss": "no mistake we know of gives this value: compare your steps with the three parts of the "
+                   "exercise (what the decoder reads, what it is scored on, which positions count), and open "
+                   "the hints under the exercise.",
+           "crash": "encoder(src, src_lengths) returns (outputs, final); decoder(tokens (N, T), final) returns "
+                    "(logits (N, T, V), hidden); F.cross_entropy wants logits as (N * T, V) and targets as "
+                    "(N * T,): reshape both (use .reshape, not .view, on a slice of tgt)."},
+)
+TEACHER_FORCING_LOSS.hints.update({f"d{p}": "the loss is right, so its gradients follow: keep to torch operations "
+                                            "(no .item(), .detach() or .numpy() inside the loss)."
+                                   for p in SEQ2SEQ_PARAMS})
+
+# --- 10.4: greedy_decode -------------------------------------------------------------------------
+
+# A decoder made for greedy decoding (V = 9: 0 <pad>, 1 <start>, 2 <end>, 3..8 ordinary tokens, H = V):
+# the encoder's final state picks the first token, then each token has one likely successor:
+# 3 -> 4 -> <end>, 8 -> <end>, and 5 -> 6 -> 7 -> 5 -> ... which never ends. After <end> comes 3,
+# so a batch is not done when its *last* tokens are all <end>.
+_SUCCESSOR = {0: 3, 1: None, 2: 3, 3: 4, 4: 2, 5: 6, 6: 7, 7: 5, 8: 2}
+
+
+def _greedy_model(first_tokens):
+    V = H = 9
+    table = np.zeros((V, V))
+    for token, nxt in _SUCCESSOR.items():
+        if nxt is not None:
+            table[token, nxt] = 6.0
+    src_embedding = np.zeros((V, H))
+    src_embedding[np.arange(V), np.arange(V)] = 8.0  # source token k: a final state that points at token k
+    model = {"src_embedding": src_embedding, "table": table, "embedding": np.zeros((V, H)),
+             "W": np.eye(H) * 0.5, "out": np.eye(H) * 10.0}  # the pointer fades: tanh(0.5 h) each step
+    src = np.asarray(first_tokens, dtype=np.int64)[:, None]
+    return model, src
+
+
+def _greedy_case(label, model, src, src_lengths, max_len):
+    return Case(label, {"src": src, "src_lengths": np.asarray(src_lengths, dtype=np.int64), "start_id": 1,
+                        "end_id": 2, "max_len": max_len}, options={"plan": {"model": model}})
+
+
+def _greedy_cases(rng):
+    cases = []
+    model, src = _greedy_model([3, 5, 2, 8])
+    cases.append(_greedy_case("a fixed decoder, N=4: one sequence ends after 2 tokens, one never ends, one at once, "
+                              "one after 1 token; max_len=6", model, src, [1, 1, 1, 1], 6))
+    model, src = _greedy_model([3, 8, 3])
+    cases.append(_greedy_case("the same decoder, N=3: every sequence ends by step 3; max_len=8",
+                              model, src, [1, 1, 1], 8))
+    model, src = _greedy_model([5])
+    cases.append(_greedy_case("the same decoder, one sequence (N=1) that never ends; max_len=4",
+                              model, src, [1], 4))
+    g = np.random.default_rng(48)  # a decoder whose five outputs differ, some of them max_len long
+    lengths = np.array([4, 2, 3, 1, 4])
+    model = _tiny_model(g, 6, 7, 4)
+    model["table"][:, :2] -= 10.0  # <pad> and <start> are never produced
+    cases.append(_greedy_case("a fixed random decoder, N=5, V=7, H=4; max_len=5", model,
+                              _padded_tokens(g, lengths, 4, 6), lengths, 5))
+    return cases
+
+
+def _greedy_variant(kind):
+    """greedy_decode as a learner with a given misunderstanding writes it."""
+    def decode(encoder, decoder, src, src_lengths, start_id, end_id, max_len):
+        import torch
+
+        _, hidden = encoder(src, src_lengths)
+        tokens = torch.full((src.shape[0], 1), start_id, dtype=torch.long)
+        steps = []
+        for _ in range(max_len):
+            logits, new_hidden = decoder(tokens, hidden)
+            if kind != "state not carried":
+                hidden = new_hidden
+            tokens = logits.argmax(dim=1 if kind == "wrong axis" else -1)
+            if kind == "wrong axis":
+                tokens = tokens[:, :1]
+            steps.append(tokens[:, 0])
+            if kind not in ("never stops", "last tokens") and bool((torch.stack(steps, 1) == end_id).any(1).all()):
+                break
+            if kind == "last tokens" and bool((tokens == end_id).all()):
+                break
+        out = []
+        for row in torch.stack(steps, 1).tolist():
+            if kind in ("never stops", "with end", "with start"):
+                row = row[:row.index(end_id) + 1] if kind == "with end" and end_id in row else row
+                if kind == "with start":
+                    row = [start_id] + (row[:row.index(end_id)] if end_id in row else row)
+            else:
+                row = row[:row.index(end_id)] if end_id in row else row
+            out.append(row)
+        return out
+
+    def outputs(case):
+        return run_plan((decode,), *GREEDY_DECODE.plan(case))[0]
+    return outputs
+
+
+class GreedyDecodeExercise(TorchExercise):
+    """Judges each sequence's tokens, then that the loop stopped once every sequence had produced <end>."""
+
+    def plan(self, case):
+        return self.convention, {"model": case.options["plan"]["model"], "args": case.args}
+
+    def judge(self, case, outputs, modified=()):
+        expected = self.expected(case)
+        if "tokens" in outputs and "lengths" in outputs:
+            mine = [r[:L].tolist() for r, L in zip(outputs["tokens"], outputs["lengths"])]
+            want = [r[:L].tolist() for r, L in zip(expected["tokens"], expected["lengths"])]
+            wrong = [n for n, (a, b) in enumerate(zip(mine, want)) if a != b]
+            if wrong:
+                n = wrong[0]
+                return self.fail(case, f"the output of sequence {n} is wrong",
+                                 f"sequence {n}: {mine[n]}, expected {want[n]}"
+                                 + (f" ({len(wrong)} of {len(want)} sequences are wrong)" if len(wrong) > 1 else ""),
+                                 self.known_mistake(case, outputs) or self.hints["tokens"], "tokens")
+            rows, N = int(outputs.get("rows", 0)), len(want)
+            steps = max(min(len(w) + 1, int(case.args["max_len"])) for w in want)
+            if rows > N * steps:
+                return self.fail(case, "the outputs are right, but decoding went on after every sequence had "
+                                 "produced <end>",
+                                 f"the decoder ran {rows} sequence-steps; {N} sequences x {steps} steps are enough",
+                                 "stop as soon as every sequence has produced <end>: keep a flag per sequence that "
+                                 "records whether it has finished (after <end> a decoder may well produce other "
+                                 "tokens, so looking only at the last tokens is not enough).", "rows")
+        if modified:
+            return super().judge(case, {**expected, **{k: v for k, v in outputs.items() if k == "rows"}}, modified)
+        return None
+
+    def wrong_form(self, case, message):
+        if message.startswith("your loop kept calling the decoder"):  # _calls.DecodingRunaway
+            return self.fail(case, "decoding did not stop", hint=message, output="tokens")
+        return super().wrong_form(case, message)
+
+
+GREEDY_DECODE = GreedyDecodeExercise(
+    "greedy_decode", "torch_greedy_decode", "greedy_decode", _greedy_cases, ("tokens", "lengths", "rows"),
+    mistakes=[
+        Mistake("the output goes on after <end>: a sequence's output is the tokens *before* its first <end>; "
+                "cut it there (and stop decoding once every sequence has finished).", _greedy_variant("never stops")),
+        Mistake("leave <end> out of the output: it marks where the sequence stops and is not part of it.",
+                _greedy_variant("with end")),
+        Mistake("leave <start> out of the output: it is the decoder's first input, not something it produced.",
+                _greedy_variant("with start")),
+        Mistake("the argmax went over the wrong axis: logits are (N, 1, V), and the most probable token is the "
+                "argmax over the vocabulary, the last axis (dim=-1).", _greedy_variant("wrong axis")),
+        Mistake("every step started from the encoder's state: feed the decoder the hidden state it returned at "
+                "the step before.", _greedy_variant("state not carried")),
+    ],
+    hints={"tokens": "no mistake we know of gives these tokens: at each step feed the decoder the tokens it chose "
+                     "at the step before, shape (N, 1), with the hidden state it returned; see the hints under the "
+                     "exercise.",
+           "crash": "the decoder takes tokens (N, T) and hidden (N, H) and returns logits (N, T, V) and hidden "
+                    "(N, H): feed it one step at a time, tokens of shape (N, 1), starting from a column of "
+                    "start_id; logits.argmax(dim=-1) is then (N, 1), the next input."},
+)
+
+
 # --- 10.3: beam_search --------------------------------------------------------------------------
 
 PAD, START, END = 0, 1, 2
@@ -312,7 +577,11 @@ def _beam_variant(kind):
                 break
             sequences = [sequences[int(parents[k])] + [int(next_tokens[k])] for k in live]
             keep = torch.tensor(live)
-            tokens, scores, hidden = next_tokens[keep], top_scores[keep], hidden[parents[keep]]
+            tokens, scores = next_tokens[keep], top_scores[keep]
+            if kind == "not reordered":  # row k goes on from the old beam's row k, not from its parent
+                hidden = hidden[torch.arange(len(keep)) % hidden.shape[0]]
+            else:
+                hidden = hidden[parents[keep]]
         if not finished:
             finished = [(s, float(v)) for s, v in zip(sequences, scores)]
         return max(finished, key=lambda pair: pair[1])
@@ -334,16 +603,53 @@ class BeamSearchExercise(TorchExercise):
 
     def judge(self, case, outputs, modified=()):
         expected = self.expected(case)
-        tokens = outputs.get("tokens")
+        tokens, score = outputs.get("tokens"), outputs.get("score")
+        true = _log_probability(case, tokens) if tokens is not None else None
         if tokens is not None and (tokens.shape != expected["tokens"].shape
                                    or not np.array_equal(tokens, expected["tokens"])):
-            score = outputs.get("score")
             got = f"{tokens.tolist()}" + (f" (score {float(score):.4f})" if score is not None else "")
             want = f"{expected['tokens'].tolist()} (score {float(expected['score']):.4f})"
+            if true is not None and true > float(expected["score"]) + 1e-9:
+                # a more probable hypothesis than this beam finds: a wider search, not a wrong one
+                return self.fail(case, "your search found a more probable hypothesis than the beam this exercise "
+                                 "asks for", f"tokens: {got}, expected {want}",
+                                 self.known_mistake(case, outputs) or CONVENTION_HINT, "tokens")
             hint = self.known_mistake(case, outputs) or self.hints["tokens"]
             return self.fail(case, "the returned tokens are not the best hypothesis of the beam",
                              f"tokens: {got}, expected {want}", hint, "tokens")
+        if (true is not None and score is not None and score.shape == ()
+                and abs(float(score) - true) > 1e-5 * max(1.0, abs(true))):
+            hint = self.known_mistake(case, outputs) or self.hints["score"]
+            return self.fail(case, "the score is not the log-probability of the returned tokens",
+                             f"score: {float(score):.4f}; the decoder gives these tokens {true:.4f}", hint, "score")
         return super().judge(case, outputs, modified)
+
+
+def _log_probability(case, tokens):
+    """The sum of the log-probabilities of ``tokens`` after <start>, under the case's decoder (None if
+    they are not a sequence of valid ids)."""
+    import torch
+
+    from ._calls import decoder_step, to_tensor
+
+    args = case.args
+    try:
+        step, hidden = decoder_step(args["decoder"]), to_tensor(args["hidden"])
+        token, total = torch.tensor([int(args["start_id"])]), 0.0
+        for t in np.asarray(tokens).tolist():
+            log_probs, hidden = step(token, hidden)
+            total += float(log_probs[0, int(t)])
+            token = torch.tensor([int(t)])
+        return total
+    except Exception:
+        return None
+
+
+CONVENTION_HINT = (
+    "this exercise asks for the beam of Jurafsky and Martin: a hypothesis that produces <end> leaves the beam, "
+    "which keeps only beam_width - len(finished) hypotheses from then on. A beam that stays beam_width wide "
+    "after a hypothesis ends (fairseq's convention) explores more hypotheses and can find a more probable one, "
+    "as here; both are beam search, but the check expects the narrowing beam's answer.")
 
 
 BEAM_SEARCH = BeamSearchExercise(
@@ -351,8 +657,11 @@ BEAM_SEARCH = BeamSearchExercise(
     mistakes=[
         Mistake("that is greedy decoding's answer: keep the beam_width best extensions at each step, not only "
                 "the best one.", _beam_variant("greedy")),
-        Mistake("a finished hypothesis should shrink the beam by one: keep the best beam_width - len(finished) "
-                "extensions at each step, not always beam_width.", _beam_variant("full width")),
+        Mistake("your beam stays beam_width wide after a hypothesis finishes: " + CONVENTION_HINT,
+                _beam_variant("full width")),
+        Mistake("each kept hypothesis must continue from the state of the hypothesis it extends, its parent: "
+                "reorder the states with hidden[parents] (row k of the hidden that step returned belongs to the "
+                "old beam's hypothesis k, not to the new beam's).", _beam_variant("not reordered")),
         Mistake("a hypothesis that produces <end> is finished: set it aside (with its score) and do not "
                 "extend it further.", _beam_variant("no end")),
         Mistake("leave <start> out of the returned tokens: return only the tokens the decoder produced.",
@@ -367,7 +676,8 @@ BEAM_SEARCH = BeamSearchExercise(
                      "B * V; set aside those that end with <end>; continue the others from their parents' "
                      "states, hidden[parents].",
            "score": "the score of a hypothesis is the sum of the log-probabilities of all its tokens, the "
-                    "final <end> included.",
+                    "final <end> included, each computed from the state of that hypothesis (its parent's "
+                    "state, hidden[parents]); no mistake we know of gives this score.",
            "crash": "step takes tokens as a 1-D int64 tensor (B,), the last token of each live hypothesis, "
                     "and hidden (B, H), one row per hypothesis: at the first step torch.tensor([start_id]) and "
                     "the given hidden (1, H); later the kept hypotheses' last tokens and their parents' states, "
@@ -375,4 +685,4 @@ BEAM_SEARCH = BeamSearchExercise(
 )
 
 # The exercises of this module, registered by `course_utils.check` (in notebook order).
-EXERCISES = [ENCODER, DECODER, BEAM_SEARCH]
+EXERCISES = [ENCODER, DECODER, TEACHER_FORCING_LOSS, GREEDY_DECODE, BEAM_SEARCH]

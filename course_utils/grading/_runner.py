@@ -199,9 +199,16 @@ def drop_capabilities() -> None:
 
 
 SECCOMP_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
-# (clone, clone3, [fork, vfork,] execve, execveat, unshare, setns)
-SECCOMP_NRS = {"x86_64": {"clone": 56, "clone3": 435, "deny": [57, 58, 59, 322, 272, 308]},
-               "aarch64": {"clone": 220, "clone3": 435, "deny": [221, 281, 97, 268]}}
+# Denied: [fork, vfork,] execve, execveat, unshare, setns; socket, socketpair (no socket of any
+# family: a Unix socket file such as docker.sock or the D-Bus bus would reach the host, and neither
+# Landlock below ABI 6 nor a network namespace stops that); memfd_create (memory outside the
+# address-space limit); io_uring_setup/enter/register (system calls this filter would not see);
+# ptrace, process_vm_readv/writev; bpf, userfaultfd, perf_event_open.
+SECCOMP_NRS = {"x86_64": {"clone": 56, "clone3": 435,
+                          "deny": [57, 58, 59, 322, 272, 308, 41, 53, 319, 425, 426, 427, 101, 310, 311, 321, 323,
+                                   298]},
+               "aarch64": {"clone": 220, "clone3": 435,
+                           "deny": [221, 281, 97, 268, 198, 199, 279, 425, 426, 427, 117, 270, 271, 280, 282, 241]}}
 
 
 def seccomp_no_new_processes() -> None:
@@ -282,27 +289,32 @@ def strip_magics(source: str) -> str:
 
 
 def kept(node: ast.stmt) -> bool:
-    """Whether a top-level statement is part of the learner's definitions.
-
-    Imports (but not of course_utils, IPython or matplotlib), functions, classes, and
-    assignments of literal constants; no calls, loops, checks or plots."""
+    """Whether a top-level statement runs in grading: every statement, as "Restart & Run All"
+    would run it, except imports of course_utils (the checks and their data), IPython and
+    matplotlib. Check calls, plots and training then fail at once for want of those names, or
+    stop at the statement budget; either way they are skipped, and grading goes on."""
     if isinstance(node, ast.Import):
         return not any(a.name.split(".")[0] in SKIPPED_MODULES for a in node.names)
     if isinstance(node, ast.ImportFrom):
         return node.level == 0 and (node.module or "").split(".")[0] not in SKIPPED_MODULES
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return True
-    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        names = all(isinstance(t, ast.Name) or (isinstance(t, ast.Tuple) and
-                                                 all(isinstance(e, ast.Name) for e in t.elts))
-                    for t in targets)
-        try:
-            ast.literal_eval(node.value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            return False
-        return names
-    return False
+    return True
+
+
+class StatementBudget(BaseException):
+    """A top-level statement ran past its time budget (a training loop, say): it is skipped."""
+
+
+def assigned_names(node: ast.stmt) -> list[str]:
+    """The names a top-level statement would define, for the note when it was skipped."""
+    names = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            names.append(sub.id)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and sub is node:
+            names.append(sub.name)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            names += [(a.asname or a.name).split(".")[0] for a in sub.names]
+    return names[:20]
 
 
 def describe_error(e: BaseException, calls=None) -> dict:
@@ -320,10 +332,21 @@ def describe_error(e: BaseException, calls=None) -> dict:
             "memory": isinstance(e, MemoryError), "output_limit": isinstance(e, OutputLimitExceeded)}
 
 
-def define(cells: list[dict], namespace: dict) -> tuple[dict, list]:
-    """Run the kept statements of every cell, in order; one failure stops only itself."""
+def define(cells: list[dict], namespace: dict, budget: dict | None = None) -> tuple[dict, list]:
+    """Run the kept statements of every cell, in order; one failure stops only itself.
+
+    Each statement may run ``budget["statement"]`` seconds, and all of them together
+    ``budget["total"]``; past that a statement is stopped and skipped (what defines a function
+    takes no time, so definitions always run)."""
     import linecache
 
+    budget = budget or {"statement": 1.0, "total": 3.0}
+    spent = 0.0
+
+    def out_of_time(signum, frame):
+        raise StatementBudget()
+
+    signal.signal(signal.SIGALRM, out_of_time)
     syntax, errors = {}, []
     for cell in cells:
         name = cell.get("filename") or f"<cell {cell['cell']}>"
@@ -339,12 +362,29 @@ def define(cells: list[dict], namespace: dict) -> tuple[dict, list]:
         for node in tree.body:
             if not kept(node):
                 continue
+            left = min(float(budget["statement"]), float(budget["total"]) - spent)
+            if left <= 0.001:
+                errors.append({"cell": cell["cell"], "line": node.lineno, "type": "budget",
+                               "message": "", "names": assigned_names(node)})
+                continue
+            start = time.monotonic()
             try:
-                exec(compile(ast.Module(body=[node], type_ignores=[]), name, "exec"), namespace)  # noqa: S102
+                signal.setitimer(signal.ITIMER_REAL, left)
+                try:
+                    exec(compile(ast.Module(body=[node], type_ignores=[]), name, "exec"), namespace)  # noqa: S102
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+            except StatementBudget:
+                errors.append({"cell": cell["cell"], "line": node.lineno, "type": "budget",
+                               "message": "", "names": assigned_names(node)})
             except BaseException as e:  # noqa: BLE001 (the learner's code may raise anything)
-                errors.append({"cell": cell["cell"], "line": node.lineno, **describe_error(e)})
+                errors.append({"cell": cell["cell"], "line": node.lineno, **describe_error(e),
+                               "names": assigned_names(node)})
                 if isinstance(e, OutputLimitExceeded):
                     return syntax, errors
+            finally:
+                spent += time.monotonic() - start
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
     return syntax, errors
 
 
@@ -476,8 +516,8 @@ def inner(jobdir: str, job: dict, report: Protections, namespaces: str, started:
 
         def landlocked():
             abi = landlock(job["readable"], [work], ["/dev/null"])
-            return (f"ABI {abi}: reads only the Python installation, writes only its working "
-                    "directory, no TCP, no signals outside")
+            return (f"ABI {abi}: reads only the Python installation, writes only its working directory"
+                    + (", no TCP" if abi >= 4 else "") + (", no signals or abstract sockets outside" if abi >= 6 else ""))
 
         def no_capabilities():
             drop_capabilities()
@@ -485,7 +525,7 @@ def inner(jobdir: str, job: dict, report: Protections, namespaces: str, started:
 
         def no_processes():
             seccomp_no_new_processes()
-            return "no fork, no exec, no new namespaces"
+            return "no fork, no exec, no new namespaces, no sockets of any family, no memfd, no io_uring, no ptrace"
 
         steps = [("no_new_privs", no_new_privs), ("landlock", landlocked),
                  ("capabilities", no_capabilities), ("seccomp", no_processes)]
@@ -523,7 +563,7 @@ def inner(jobdir: str, job: dict, report: Protections, namespaces: str, started:
     for cell in job["cells"]:  # given code is not the learner's: tracebacks skip it
         if cell.get("given"):
             cell["filename"] = os.path.join(jobdir, "in", "given.py")
-    syntax, errors = define(job["cells"], namespace)
+    syntax, errors = define(job["cells"], namespace, job.get("budget"))
     result.update(syntax_errors=syntax, definition_errors=errors)
     result["undefined"] = [n for n in job["funcs"] if not callable(namespace.get(n))]
     if not result["undefined"] and not sink.exceeded:
@@ -564,6 +604,18 @@ def probe(paths: list[str], grader: int) -> dict:
     except OSError as e:
         out["fork"] = f"denied ({type(e).__name__})"
     import socket
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.close()
+        out["create a Unix socket (to reach docker.sock, D-Bus, ssh-agent)"] = "allowed"
+    except OSError as e:
+        out["create a Unix socket (to reach docker.sock, D-Bus, ssh-agent)"] = f"denied ({type(e).__name__})"
+    try:
+        fd = os.memfd_create("probe")
+        os.close(fd)
+        out["memfd_create (memory outside the limit)"] = "allowed"
+    except (OSError, AttributeError) as e:
+        out["memfd_create (memory outside the limit)"] = f"denied ({type(e).__name__})"
     for family, kind, addr, what in [(socket.AF_INET, socket.SOCK_STREAM, ("1.1.1.1", 53), "tcp"),
                                      (socket.AF_INET, socket.SOCK_DGRAM, ("1.1.1.1", 53), "udp")]:
         try:

@@ -8,12 +8,14 @@ student and exercise, so that a crash, a hang or a memory bomb costs only that e
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import os
 import re
 import signal
 import sys
 import threading
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -32,9 +34,11 @@ from .submissions import (
     assign,
     definitions_of,
     discover,
+    file_sha256,
     identify,
     load_course,
     markers_in,
+    names_used_in_definitions,
     read_submission,
 )
 
@@ -44,7 +48,34 @@ SEED_ENV = "COURSE_GRADING_SEED"
 # The protections a child must show before it runs learner code, when the probe found them.
 REQUIRED = ("namespaces", "landlock", "seccomp", "no_new_privs", "capabilities", "RLIMIT_AS", "RLIMIT_CPU",
             "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_CORE", "pid_max", "tmpfs")
-FLOAT_RE = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+")
+# Numbers in text from the child: decimals, and integers of two digits or more (token ids,
+# lengths); the shapes of the checks' small inputs keep their single digits.
+FLOAT_RE = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+|\d{2,}")
+
+
+# Without these, student code could reach the network, other processes or the files of the
+# machine: grading refuses unless told otherwise (Options.allow_weak_sandbox).
+ESSENTIAL = ("namespaces", "landlock", "seccomp", "no_new_privs", "RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE")
+HOW_TO = {
+    "namespaces": ("unprivileged user namespaces are off. Debian: `sudo sysctl -w kernel.unprivileged_userns_clone=1`; "
+                   "Ubuntu 23.10 and later (AppArmor): `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`, "
+                   "or an AppArmor profile that allows `userns` for this Python; or run the grader as root in a "
+                   "container or virtual machine of its own"),
+    "landlock": ("Landlock needs Linux 5.13 or later with Landlock among the security modules "
+                 "(`cat /sys/kernel/security/lsm` lists `landlock`; else add `lsm=...,landlock` to the kernel command line)"),
+    "seccomp": "seccomp filters need Linux with CONFIG_SECCOMP_FILTER (every mainstream distribution has it)",
+}
+
+
+def refusal(problems: list[str], missing: list[str]) -> str:
+    lines = ["refusing to grade: the sandbox that runs student code lacks protections it needs:"]
+    lines += [f"  - {p}" for p in problems]
+    for name in missing:
+        if name in HOW_TO:
+            lines.append(f"  how to get {name}: {HOW_TO[name]}.")
+    lines.append("  To grade with less (for a trial, or code you trust), pass --allow-weak-sandbox; "
+                 "grades.json then records what was missing. docs/grading.md says what each protection is for.")
+    return "\n".join(lines)
 
 
 class GradingError(Exception):
@@ -61,6 +92,8 @@ class Options:
     tmp_root: str | None = None  # where the children's job folders go (default: the system's)
     notebooks: tuple[str, ...] = ()  # the notebooks of this assignment ("01" or "01_rnn_forward"); () all
     skip_protections: tuple[str, ...] = ()  # for tests only: "namespaces", "landlock", "seccomp", ...
+    allow_weak_sandbox: bool = False  # grade even without the protections in ESSENTIAL (recorded)
+    notebook_time: float | None = None  # seconds for all exercises of one student's notebook together
 
 
 @dataclass
@@ -138,7 +171,7 @@ def signal_name(number: int) -> str:
 
 
 def judge(grade: Grade, plan: Plan, child: ChildResult, limits: Limits, cells_of: dict[str, list[int]],
-          given: frozenset = frozenset()) -> Grade:
+          given: frozenset = frozenset(), lines: frozenset | None = None) -> Grade:
     """Turn what one child reported into a grade; anything malformed is a crash, never a pass."""
     outer, result = child.outer, child.result
     if child.killed_by_parent or (outer or {}).get("wall_timeout"):
@@ -178,11 +211,55 @@ def judge(grade: Grade, plan: Plan, child: ChildResult, limits: Limits, cells_of
                 f"crashed: the process exited with code {code} before returning (os._exit?)")
         return grade
     try:
-        return judge_result(grade, plan, child, limits, cells_of, given)
-    except sandbox.Malformed as e:
-        grade.status, grade.reason = "crashed", f"crashed: the grading process got a malformed result: {e}"
-        grade.details, grade.hint = [], ""
+        return judge_result(grade, plan, child, limits, cells_of, given, lines)
+    except (sandbox.Malformed, KeyError, TypeError, AttributeError, ValueError, IndexError) as e:
+        # Everything judge_result reads came from the child: a result it cannot read is the
+        # child's doing (a forged or truncated report), never the grader's failure.
+        what = redact(str(e))[:200] if isinstance(e, sandbox.Malformed) else f"{type(e).__name__} while reading it"
+        grade.status, grade.reason = "crashed", f"crashed: the grading process got a malformed result: {what}"
+        grade.details, grade.hint, grade.points = [], "", 0
         return grade
+
+
+def needed_given(given: dict[str, str], funcs, cells) -> dict[str, str]:
+    """The reference functions a notebook imports that this exercise can need: those it calls
+    the learner's code with, those the learner's functions and classes use, and what those use
+    in turn. A child never holds the others (notebook 06's child has no `lstm_backward`)."""
+    import ast
+
+    wanted = (set(funcs) | names_used_in_definitions(cells)) & set(given)
+    todo = list(wanted)
+    while todo:
+        try:
+            tree = ast.parse(given[todo.pop()])
+        except SyntaxError:
+            continue
+        for name in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(given) - wanted:
+            wanted.add(name)
+            todo.append(name)
+    return {name: src for name, src in given.items() if name in wanted}
+
+
+def verified_line(where: str, lines: frozenset | None) -> str:
+    """The child's "in f: <line>", kept only when <line> is really a line of the code it was given:
+    the child could write anything there (the hidden inputs, say)."""
+    func, _, line = where.partition(": ")
+    if lines is None or not line.strip() or line.strip() not in lines or not func.startswith("in "):
+        return ""
+    return f"in {redact(func[3:])[:60]}: {line.strip()}"
+
+
+def skipped_notes(errors: list, name: str) -> list[str]:
+    """Notes for the statements that would have defined ``name`` but were skipped in grading."""
+    notes = []
+    for err in errors:
+        if isinstance(err, dict) and isinstance(err.get("names"), list) and name in err["names"]:
+            why = ("it ran longer than the time a statement may take in grading (training or a long "
+                   "loop belongs in a function)" if err.get("type") == "budget"
+                   else f"it raised {redact(str(err.get('type')))[:50]}")
+            notes.append(f"cell {int(err.get('cell', 0))}, line {int(err.get('line', 0))} would define `{name}`, "
+                         f"but it was skipped in grading: {why}")
+    return notes[:3]
 
 
 def _expect(value, kind, what):
@@ -192,7 +269,8 @@ def _expect(value, kind, what):
 
 
 def judge_result(grade: Grade, plan: Plan, child: ChildResult, limits: Limits,
-                 cells_of: dict[str, list[int]], given: frozenset = frozenset()) -> Grade:
+                 cells_of: dict[str, list[int]], given: frozenset = frozenset(),
+                 lines: frozenset | None = None) -> Grade:
     ex, result, arrays = plan.exercise, child.result, child.arrays
     if result.get("output_limit"):
         grade.status, grade.reason = "output limit", (
@@ -219,6 +297,7 @@ def judge_result(grade: Grade, plan: Plan, child: ChildResult, limits: Limits,
                                 f"{redact(str(err.get('message')))[:200]} (cell {err.get('cell')}, line {err.get('line')})")
                 return grade
         grade.status = "missing"
+        grade.notes += skipped_notes(errors, name)
         if name == ex.name:
             where = f" (its marker is in cell {cells[0]})" if cells else ""
             grade.reason = f"missing: the notebook defines no function `{name}`{where}"
@@ -263,8 +342,11 @@ def judge_result(grade: Grade, plan: Plan, child: ChildResult, limits: Limits,
                                 f"on {case.label}")
                 return grade
             message = redact(f"{kind}: {entry.get('message', '')}".strip())
-            verdict = ex.raised(case, message, str(entry.get("where", ""))[:300])
+            verdict = ex.raised(case, message, verified_line(str(entry.get("where", ""))[:300], lines))
             from_verdict(grade, verdict)
+            missing = re.search(r"name '(\w+)' is not defined", message) if kind == "NameError" else None
+            if missing:
+                grade.notes += skipped_notes(errors, missing[1])
             grade.status = "crashed"
             grade.reason = f"crashed: {message[:200]}"
             return grade
@@ -289,6 +371,7 @@ class Work:
     plan: Plan
     cells_of: dict[str, list[int]]
     given: frozenset
+    lines: frozenset = frozenset()  # every stripped line of the code the child was given
 
 
 class Grader:
@@ -311,6 +394,7 @@ class Grader:
         self.seed = seed
         self.plans: dict[str, Plan] = {}
         self.judging = threading.Lock()
+        self.time_used: dict[tuple[str, str], float] = {}  # (student, notebook) -> seconds of children
         self.sandbox: dict = {}
         self.require: list[str] = []
         for nb in self.course.notebooks.values():
@@ -336,14 +420,19 @@ class Grader:
         on = {**(child.outer.get("protections", {}).get("on", {})), **result["protections"]["on"]}
         off = {**(child.outer.get("protections", {}).get("off", {})), **result["protections"]["off"]}
         self.require = [p for p in REQUIRED if p in on]
-        for name in ("namespaces", "landlock", "seccomp"):
-            if name not in on:
-                self.warn(f"sandbox: {name} is not available here ({off.get(name, 'not supported')}); "
-                          "see docs/grading.md for what that leaves open")
-        leaks = [k for k, v in result["probe"].items() if k.startswith("read ") and v == "allowed"]
-        for leak in leaks:
-            self.warn(f"sandbox: student code could {leak} (the reference or the solutions)")
-        self.sandbox = {"platform": sys.platform, "protections": on, "unavailable": off, "probe": result["probe"]}
+        missing = [name for name in ESSENTIAL if name not in on]
+        probe = result["probe"]
+        breaches = [f"student code could {what}" for what, outcome in probe.items()
+                    if outcome == "allowed" and what != "write in the working directory"]
+        self.sandbox = {"platform": sys.platform, "protections": on, "unavailable": off, "probe": probe,
+                        "missing": missing, "breaches": breaches, "weak": bool(missing or breaches)}
+        if missing or breaches:
+            problems = [f"{name} is not in force ({off.get(name, 'not supported here')})" for name in missing]
+            problems += breaches
+            if not self.options.allow_weak_sandbox:
+                raise GradingError(refusal(problems, missing))
+            for problem in problems:
+                self.warn(f"sandbox (graded anyway, --allow-weak-sandbox): {problem}")
         return self.sandbox
 
     def plan_for(self, name: str) -> Plan:
@@ -357,12 +446,11 @@ class Grader:
         ex = self.registry[cex.name]
         marked = markers_in(sub.cells)
         where = marked.get(cex.name, [])
-        if len(where) > 1:
+        if len(where) > 1:  # as after "Restart & Run All", the last definition is the one that counts
             cells = ", ".join(str(n) for n in where)
-            grade.status = "duplicated"
-            grade.reason = (f"duplicated: the marker of {cex.name} appears {len(where)} times (cells {cells}); "
-                            "keep exactly one copy of the exercise")
-            return grade
+            grade.notes.append(f"the marker of {cex.name} appears {len(where)} times (cells {cells}); graded the "
+                               "definition that Run All leaves in place, the last one")
+            where = where[-1:]
         if not where:
             defs = definitions_of(sub.cells, cex.name)
             if not defs:
@@ -378,23 +466,45 @@ class Grader:
             if name != cex.name:
                 cells_of[name] = marked.get(name, []) + definitions_of(sub.cells, name)
         plan = self.plan_for(cex.name)
-        given = self.course.notebooks[cex.notebook].given
+        given = needed_given(self.course.notebooks[cex.notebook].given, ex.funcs, sub.cells)
         cells = [{"cell": 0, "given": True, "source": "\n\n".join(given.values())}] if given else []
         cells += [{"cell": c.number, "source": c.source} for c in sub.cells]
         path, readable = sandbox.python_paths(plan.preload)
         job = {"sys_path": path, "readable": readable, "require": self.require,
                "skip": list(self.options.skip_protections), "exercise": cex.name,
                "funcs": list(ex.funcs), "cells": cells, "cases": plan.job_cases, "preload": list(plan.preload)}
-        return Work(sub, grade, job, plan, cells_of, frozenset(given))
+        lines = frozenset(ln.strip() for c in cells for ln in c["source"].splitlines() if ln.strip())
+        return Work(sub, grade, job, plan, cells_of, frozenset(given), lines)
+
+    def notebook_budget(self) -> float:
+        """Seconds of wall clock for all exercises of one student's notebook together: a student
+        who sleeps just under the limit in every exercise cannot slow the class down N times."""
+        if self.options.notebook_time is not None:
+            return float(self.options.notebook_time)
+        return max(3 * float(self.options.limits.wall), 2.0)
 
     def run(self, work: Work) -> Grade:
+        key = (work.sub.student, work.grade.notebook)
+        with self.judging:
+            left = self.notebook_budget() - self.time_used.get(key, 0.0)
+        if left < 0.5:
+            grade = copy.deepcopy(work.grade)
+            grade.status, grade.reason = "timeout", (
+                f"timeout: not run, the notebook's time budget ({self.notebook_budget():g} s for all its exercises "
+                "together) was used up by its other exercises")
+            return grade
         limits = self.options.limits
+        if left < limits.wall:
+            limits = dataclasses.replace(limits, wall=left)
         try:
             for attempt in range(2):  # a sandbox that failed before any learner code ran gets a second try
                 grade = copy.deepcopy(work.grade)
+                started = time.monotonic()
                 child = sandbox.run_child(work.job, work.plan.arrays, limits, self.options.tmp_root)
+                with self.judging:
+                    self.time_used[key] = self.time_used.get(key, 0.0) + time.monotonic() - started
                 with self.judging:  # the checks' warning filters are process-wide
-                    grade = judge(grade, work.plan, child, limits, work.cells_of, work.given)
+                    grade = judge(grade, work.plan, child, limits, work.cells_of, work.given, work.lines)
                 if grade.status != "error":
                     break
             return grade
@@ -461,7 +571,10 @@ class Grader:
         changed = []
         for sub in subs:
             if sub.sha256:
-                read_back = hashlib.sha256(sub.path.read_bytes()).hexdigest()
+                try:
+                    read_back = file_sha256(sub.path)[0]
+                except OSError:
+                    read_back = ""
                 if read_back != sub.sha256:
                     changed.append(sub.relpath)
         if changed:  # cannot happen by construction; if it ever does, nobody should trust these grades

@@ -7,6 +7,7 @@ Feedback shows case labels ("random inputs with N=1") but never input values.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -14,13 +15,45 @@ from pathlib import Path
 
 
 def safe_name(student: str, taken: set[str]) -> str:
-    """A file name for a student's feedback: letters, digits, ``.``, ``_`` and ``-`` only."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+    """A file name for a student's feedback: letters, digits, ``.``, ``_`` and ``-`` only.
+
+    A name that had to be changed gets a short hash of the original (``bob?`` becomes
+    ``bob-1f3a9c0e``), so it can never be the file of another student called ``bob`` or ``bob_2``;
+    names are compared without case, as on macOS and Windows."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._-")[:80] or "student"
+    if base != student or base.lower() in {"con", "prn", "aux", "nul"}:
+        base = f"{base}-{hashlib.sha256(student.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
     name, i = base, 2
     while name.lower() in taken:
-        name, i = f"{base}_{i}", i + 1
+        name, i = f"{base}-{i}", i + 1
     taken.add(name.lower())
     return name
+
+
+ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
+CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text) -> str:
+    """Text that came from a student (a name, an exception message), safe to put in a report:
+    no terminal escapes, no control or bidi characters, one line."""
+    text = ANSI_RE.sub("", str(text))
+    text = CONTROL_RE.sub(" ", text.replace("\r", " ").replace("\n", " ").replace("\t", " "))
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def md(text, name: bool = False) -> str:
+    """Text for Markdown that may hold a student's words (an exception message): plain, with HTML,
+    links and images shown as text; a student's name (``name=True``) has all its markup escaped."""
+    text = plain(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_\[\]#|!])" if name else r"([\[\]!])", r"\\\1", text)
+
+
+def csv_cell(value) -> str:
+    """A CSV cell that a spreadsheet shows as text: a leading =, +, -, @ (or tab, carriage
+    return) would make Excel, LibreOffice or Google Sheets evaluate it as a formula."""
+    text = plain(value) if not isinstance(value, (int, float)) else fmt_points(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def fmt_points(x) -> str:
@@ -35,8 +68,8 @@ def csv_text(results: dict) -> str:
     for s in results["students"]:
         points = {e["exercise"]: e["points"] for e in s["exercises"]}
         errors = [f"{e['exercise']}: {e['reason']}" for e in s["exercises"] if e["status"] == "error"]
-        w.writerow([s["student"], *(fmt_points(points[name]) for name in exercises), fmt_points(s["total"]),
-                    fmt_points(s["possible"]), "; ".join(s["problems"] + errors)])
+        w.writerow([csv_cell(s["student"]), *(fmt_points(points[name]) for name in exercises),
+                    fmt_points(s["total"]), fmt_points(s["possible"]), csv_cell("; ".join(s["problems"] + errors))])
     return buf.getvalue()
 
 
@@ -45,13 +78,13 @@ MARK = {"passed": "✓", "not attempted": "○"}
 
 def feedback(student: dict, results: dict) -> str:
     """One student's feedback in Markdown: points, the reason in words, and the check's hint."""
-    lines = [f"# Feedback for {student['student']}", "",
+    lines = [f"# Feedback for {md(student['student'], name=True)}", "",
              f"**Total: {fmt_points(student['total'])} / {fmt_points(student['possible'])} points**", ""]
     if student["problems"]:
         lines += ["Files that could not be graded:", ""]
-        lines += [f"- {p}" for p in student["problems"]] + [""]
+        lines += [f"- {md(p)}" for p in student["problems"]] + [""]
     if student["notes"]:
-        lines += [f"- {n}" for n in student["notes"]] + [""]
+        lines += [f"- {md(n)}" for n in student["notes"]] + [""]
     lines += [("Every exercise was run on hidden inputs of the same kinds as the self-check's, in a "
                "fresh process of its own; points are all or nothing per exercise."), ""]
     by_notebook: dict[str, list[dict]] = {}
@@ -70,14 +103,15 @@ def feedback(student: dict, results: dict) -> str:
         for e in mine:
             mark = MARK.get(e["status"], "✗")
             lines.append(f"- {mark} **{e['number']} {e['exercise']}**: {fmt_points(e['points'])} / "
-                         f"{fmt_points(e['possible'])}. {_sentence(e['reason'])}")
+                         f"{fmt_points(e['possible'])}. {md(_sentence(e['reason']))}")
             for note in e["notes"]:
-                lines.append(f"  - note: {note}")
-            shown = [ln.strip() for ln in e["details"][1:] if ln.strip() and not ln.strip().startswith("hint:")]
+                lines.append(f"  - note: {md(note)}")
+            shown = [plain(ln).strip().replace("`" * 3, "` ` `") for ln in e["details"][1:]]
+            shown = [ln for ln in shown if ln and not ln.startswith("hint:")]
             if shown and e["status"] != "passed":
                 lines += ["", "  ```text", *[f"  {ln}" for ln in shown], "  ```", ""]
             if e["hint"] and e["status"] != "passed":
-                lines.append(f"  - hint: {e['hint']}")
+                lines.append(f"  - hint: {e['hint']}")  # the check's own words
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

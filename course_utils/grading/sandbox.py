@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 CALLS = HERE.parent / "check" / "_calls.py"
 RUNNER = HERE / "_runner.py"
 MiB = 1 << 20
+MAX_RESULT_ARRAYS = 4096  # far more than any exercise returns (cases x outputs)
 
 
 @dataclass
@@ -159,7 +160,7 @@ def read_capped(path: Path, cap: int) -> bytes | None:
 def load_json(data: bytes) -> dict:
     try:
         value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # bad UTF-8, bad JSON, an integer of 5,000 digits
         raise Malformed(f"not valid JSON ({type(e).__name__})") from None
     if not isinstance(value, dict):
         raise Malformed("not a JSON object")
@@ -169,13 +170,24 @@ def load_json(data: bytes) -> dict:
 def load_npz(data: bytes, max_bytes: int) -> dict[str, np.ndarray]:
     """Arrays from an .npz archive, refusing anything but stored, plain numeric .npy members."""
     arrays: dict[str, np.ndarray] = {}
+    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - (1 << 16) - 22))
+    if eocd < 0 or len(data) < eocd + 22:
+        raise Malformed("not an .npz archive (no end of central directory)")
+    entries = int.from_bytes(data[eocd + 10:eocd + 12], "little")
+    if entries > MAX_RESULT_ARRAYS:  # counted before zipfile parses a directory of any length
+        raise Malformed(f"the result archive has more than {MAX_RESULT_ARRAYS} arrays")
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as e:
         raise Malformed(f"not an .npz archive ({type(e).__name__})") from None
     total = 0
     with z:
-        for info in z.infolist():
+        members = z.infolist()
+        if len(members) > MAX_RESULT_ARRAYS:
+            raise Malformed(f"the result archive has more than {MAX_RESULT_ARRAYS} arrays")
+        if len({m.filename for m in members}) != len(members):
+            raise Malformed("the result archive names an array twice")
+        for info in members:
             name = info.filename
             if not name.endswith(".npy") or "/" in name or info.compress_type != zipfile.ZIP_STORED:
                 raise Malformed(f"unexpected member {name!r} in the result archive")

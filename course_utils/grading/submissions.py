@@ -217,35 +217,52 @@ def discover(root: Path, course: Course) -> tuple[list[Submission], list[str]]:
                            and not any(part.startswith(".") or part in IGNORED_DIRS
                                        for part in p.relative_to(entry).parts))
             notebooks = [p for p in files if p.suffix == ".ipynb"]
-            ignored += [str(p.relative_to(root)) for p in files if p.suffix != ".ipynb"]
+            ignored += [student_id(str(p.relative_to(root))) for p in files if p.suffix != ".ipynb"]
             if not notebooks:
-                found.append(Submission(entry.name, entry, entry.name, None,
+                found.append(Submission(student_id(entry.name), entry, student_id(entry.name), None,
                                         problem="the folder holds no notebook (.ipynb)"))
             for p in notebooks:
                 named = p.stem if p.stem in course.notebooks else None
-                found.append(Submission(entry.name, p, str(p.relative_to(root)), named))
+                found.append(Submission(student_id(entry.name), p, student_id(str(p.relative_to(root))), named))
         elif entry.is_file() and not entry.is_symlink() and entry.suffix == ".ipynb":
             m = FILE_RE.match(entry.name)
             if m:
                 named = m["notebook"] if m["notebook"] in course.notebooks else None
-                found.append(Submission(m["student"], entry, entry.name, named))
+                found.append(Submission(student_id(m["student"]), entry, student_id(entry.name), named))
             else:
-                found.append(Submission(entry.stem, entry, entry.name, None))
+                found.append(Submission(student_id(entry.stem), entry, student_id(entry.name), None))
         else:
-            ignored.append(entry.name)
+            ignored.append(student_id(entry.name))
     return found, ignored
+
+
+def file_sha256(path: Path, keep: int = 0) -> tuple[str, bytes | None]:
+    """The SHA-256 of a whole file, read in chunks; and its bytes when it has at most ``keep``."""
+    digest, kept, size = hashlib.sha256(), [], 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+            if size <= keep:
+                kept.append(chunk)
+    return digest.hexdigest(), (b"".join(kept) if size <= keep else None)
+
+
+def student_id(name: str) -> str:
+    """A student id from a file or folder name as the file system gave it: names that are not
+    UTF-8 (zips made on Windows) keep their undecodable bytes as ``\\xNN`` escapes, so that the id
+    can be written anywhere and two different names never become one."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def read_submission(sub: Submission) -> None:
     """Read and hash a submitted file (never written), and find its code cells, or say why not."""
     try:
-        with open(sub.path, "rb") as f:
-            data = f.read(MAX_NOTEBOOK_BYTES + 1)
+        sub.sha256, data = file_sha256(sub.path, keep=MAX_NOTEBOOK_BYTES)
     except OSError as e:
         sub.problem = f"the file cannot be read ({e.strerror})"
         return
-    sub.sha256 = hashlib.sha256(data).hexdigest()
-    if len(data) > MAX_NOTEBOOK_BYTES:
+    if data is None:
         sub.problem = f"the file is larger than {MAX_NOTEBOOK_BYTES >> 20} MB"
         return
     if not data.strip():
@@ -268,6 +285,9 @@ def read_submission(sub: Submission) -> None:
     except RecursionError:
         sub.problem = "not valid JSON (nested too deeply)"
         return
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        sub.problem = f"not a notebook this grader can read ({str(e)[:80]})"
+        return
     if not isinstance(nb, dict):
         sub.problem = "not a Jupyter notebook (no cells in the file)"
         return
@@ -284,13 +304,45 @@ def read_submission(sub: Submission) -> None:
                  if isinstance(c, dict) and c.get("cell_type") == "code"]
 
 
+def comments(source: str) -> str:
+    """The comments of a cell's code, one per line: a marker mentioned in a string, in a
+    docstring or in a markdown cell is not a marker. Code that does not tokenize (a syntax
+    error) falls back to the lines that start with ``#``."""
+    import io
+    import tokenize
+
+    lines = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                lines.append(tok.string)
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        lines = [ln.strip() for ln in source.splitlines() if ln.lstrip().startswith("#")]
+    return "\n".join(lines)
+
+
 def markers_in(cells: list[Cell]) -> dict[str, list[int]]:
-    """Exercise name -> the cells whose source has its marker (once per occurrence)."""
+    """Exercise name -> the cells with its marker in a comment (once per occurrence)."""
     where: dict[str, list[int]] = {}
     for cell in cells:
-        for m in EXERCISE_RE.finditer(cell.source):
+        for m in EXERCISE_RE.finditer(comments(cell.source)):
             where.setdefault(m["name"], []).append(cell.number)
     return where
+
+
+def names_used_in_definitions(cells: list[Cell]) -> set[str]:
+    """Every name that the functions and classes of these cells read: what they can need."""
+    names: set[str] = set()
+    for cell in cells:
+        try:
+            tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln
+                                       for ln in cell.source.split("\n")))
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return names
 
 
 def definitions_of(cells: list[Cell], name: str) -> list[int]:

@@ -10,10 +10,14 @@ from .gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
 from .language_model import (
     embedding_backward,
     embedding_forward,
+    lm_forward,
+    lm_loss_and_grads,
+    lm_train_step,
     sample_with_temperature,
     temporal_softmax_loss,
 )
 from .optim import adam_step
+from .vanishing import gradient_norm_by_lag
 from .lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
 from .rnn import (
     rnn_backward,
@@ -44,20 +48,22 @@ _TORCH.update({"standardize": "forecasting", "make_windows": "forecasting", "LST
 
 
 # Notebook 08 (sentiment classification): masks and the bidirectional LSTM classifier.
-_TORCH.update({"padding_mask": "sentiment", "masked_mean": "sentiment", "SentimentLSTM": "sentiment"})
+_TORCH.update({"padding_mask": "sentiment", "masked_mean": "sentiment", "SentimentLSTM": "sentiment",
+               "train_step": "sentiment"})
 
 
 # Notebooks 10 and 11 (seq2seq, attention): the encoder-decoder, beam search, additive attention.
 _TORCH.update({name: "seq2seq" for name in
-               ("Encoder", "Decoder", "beam_search", "AdditiveAttention", "AttentionDecoder")})
+               ("Encoder", "Decoder", "teacher_forcing_loss", "greedy_decode", "beam_search",
+                "AdditiveAttention", "AttentionDecoder")})
 
 
 __all__ = [
-    "sigmoid", "softmax", "numerical_gradient", "clip_grad_norm",
+    "sigmoid", "softmax", "numerical_gradient", "clip_grad_norm", "gradient_norm_by_lag",
     "rnn_step_forward", "rnn_forward", "temporal_affine_forward",
     "rnn_step_backward", "rnn_backward", "temporal_affine_backward",
     "embedding_forward", "embedding_backward", "temporal_softmax_loss",
-    "sample_with_temperature",
+    "sample_with_temperature", "lm_forward", "lm_loss_and_grads", "lm_train_step",
     "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
     "gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward",
     "adam_step",

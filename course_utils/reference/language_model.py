@@ -1,4 +1,4 @@
-"""Pieces of a character-level language model: embedding, loss, sampling.
+"""A character-level language model: embedding, loss, the model, a training step, sampling.
 
 Shapes: N batch, T time steps, D embedding size, V vocabulary size.
 """
@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .basics import softmax
+from .basics import clip_grad_norm, softmax
+from .optim import adam_step
+from .rnn import rnn_backward, rnn_forward, temporal_affine_backward, temporal_affine_forward
 
 
 def embedding_forward(x, W):
@@ -57,3 +59,50 @@ def sample_with_temperature(logits, temperature, rng):
     u = rng.random((probs.shape[0], 1))
     idx = (probs.cumsum(axis=-1) < u).sum(axis=-1)
     return np.minimum(idx, probs.shape[-1] - 1)
+
+
+# --- the character-level language model of notebook 04 -----------------------------------
+# params: a dict of float arrays, W_embed (V, D), Wx (D, H), Wh (H, H), b (H,), W_out (H, V), b_out (V,).
+
+PARAM_NAMES = ("W_embed", "Wx", "Wh", "b", "W_out", "b_out")
+
+
+def lm_forward(params, x, h0):
+    """x: int (N, T), h0: (N, H). Returns scores (N, T, V), the last hidden state (N, H), cache."""
+    emb, emb_cache = embedding_forward(x, params["W_embed"])  # (N, T, D)
+    h, rnn_cache = rnn_forward(emb, h0, params["Wx"], params["Wh"], params["b"])  # (N, T, H)
+    scores, out_cache = temporal_affine_forward(h, params["W_out"], params["b_out"])  # (N, T, V)
+    return scores, h[:, -1], (emb_cache, rnn_cache, out_cache)
+
+
+def lm_loss_and_grads(params, x, y, mask, h0):
+    """x, y: int (N, T) inputs and next tokens, mask: bool (N, T), h0: (N, H).
+
+    Returns the loss (nats, mean over the masked positions), the gradients (a dict with the
+    names of params) and the last hidden state (N, H). The gradient of h0 is dropped:
+    truncated backpropagation through time.
+    """
+    scores, last_h, (emb_cache, rnn_cache, out_cache) = lm_forward(params, x, h0)
+    loss, dscores = temporal_softmax_loss(scores, y, mask)
+    grads = {}
+    dh, grads["W_out"], grads["b_out"] = temporal_affine_backward(dscores, out_cache)
+    demb, _dh0, grads["Wx"], grads["Wh"], grads["b"] = rnn_backward(dh, rnn_cache)
+    grads["W_embed"] = embedding_backward(demb, emb_cache)
+    return loss, grads, last_h
+
+
+def lm_train_step(params, adam, x, y, h, lr, max_norm):
+    """One training step on one batch: loss and gradients, global-norm clipping, an Adam step.
+
+    params: dict of arrays; adam: {"t": steps taken so far, "m": dict, "v": dict}; x, y: int (N, T);
+    h: (N, H), the state carried from the previous batch. Returns new params, the new Adam state,
+    the loss, the last hidden state (N, H) and the gradients' global norm before clipping.
+    """
+    loss, grads, last_h = lm_loss_and_grads(params, x, y, np.ones(y.shape, dtype=bool), h)
+    grads, total_norm = clip_grad_norm(grads, max_norm)
+    t = adam["t"] + 1
+    new_params, m, v = {}, {}, {}
+    for name in params:
+        new_params[name], m[name], v[name] = adam_step(params[name], grads[name], adam["m"][name],
+                                                       adam["v"][name], t, lr)
+    return new_params, {"t": t, "m": m, "v": v}, loss, last_h, total_norm

@@ -1,4 +1,5 @@
-"""Reference pieces of notebook 08: masks over padded batches and a bidirectional LSTM classifier.
+"""Reference pieces of notebook 08: masks over padded batches, a bidirectional LSTM classifier, and
+one training step of a classifier.
 
 Shapes: N batch, T time steps (padded), D features, V vocabulary size, E embedding size,
 H hidden size per direction, C classes. Token id 0 is padding; lengths are each between 1 and T.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
 
@@ -45,3 +47,18 @@ class SentimentLSTM(nn.Module):
         _, (h_n, _) = self.lstm(packed)  # h_n: (2, N, H), [forward final, backward final]
         final = torch.cat([h_n[0], h_n[1]], dim=1)  # (N, 2H)
         return self.out(final)  # (N, C)
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, tokens: torch.Tensor, lengths: torch.Tensor,
+               labels: torch.Tensor, max_norm: float) -> float:
+    """One step of gradient descent on the mean cross-entropy of a batch; returns that loss (a float).
+
+    tokens int (N, T), lengths int (N,), labels int (N,) in 0..C-1; model(tokens, lengths) -> logits (N, C).
+    The gradients are clipped to global norm max_norm before the optimizer's step.
+    """
+    optimizer.zero_grad()  # the gradients of the previous batch must not add to these
+    loss = F.cross_entropy(model(tokens, lengths), labels)  # mean over the batch, from the raw logits
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)  # after backward, before the step
+    optimizer.step()
+    return loss.item()

@@ -10,6 +10,7 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
@@ -53,6 +54,45 @@ class Decoder(nn.Module):
         embedded = self.embedding(tokens)  # (N, T, E)
         states, h_n = self.rnn(embedded, hidden[None])  # the GRU wants the state as (1, N, H)
         return self.out(states), h_n[0]
+
+
+def teacher_forcing_loss(encoder: nn.Module, decoder: nn.Module, src: torch.Tensor, src_lengths: torch.Tensor,
+                         tgt: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """The mean cross-entropy of the next target token, the decoder reading the true previous tokens.
+
+    tgt: int (N, T + 1), each row <start> y_1 .. y_n <end> followed by pad_id. The decoder starts
+    from the encoder's final state, reads tgt[:, :-1] (<start> y_1 .. y_n) and is scored on
+    tgt[:, 1:] (y_1 .. y_n <end>); positions whose target is pad_id are left out of the mean.
+    Returns a scalar tensor.
+    """
+    _, final = encoder(src, src_lengths)
+    logits, _ = decoder(tgt[:, :-1], final)  # (N, T, V): teacher forcing, all steps in one call
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1), ignore_index=pad_id)
+
+
+@torch.no_grad()
+def greedy_decode(encoder: nn.Module, decoder: nn.Module, src: torch.Tensor, src_lengths: torch.Tensor,
+                  start_id: int, end_id: int, max_len: int) -> list[list[int]]:
+    """Greedy decoding of a batch: feed back the most probable token until <end> or max_len tokens.
+
+    Returns N lists of token ids, each without <start> and without <end>, of at most max_len
+    tokens. The decoder runs once per step on the whole batch, and the loop stops as soon as
+    every sequence has produced <end>.
+    """
+    _, hidden = encoder(src, src_lengths)
+    N = src.shape[0]
+    tokens = torch.full((N, 1), start_id, dtype=torch.long, device=src.device)
+    outputs: list[list[int]] = [[] for _ in range(N)]
+    finished = torch.zeros(N, dtype=torch.bool, device=src.device)
+    for _ in range(max_len):
+        logits, hidden = decoder(tokens, hidden)  # (N, 1, V)
+        tokens = logits.argmax(dim=-1)  # (N, 1): the most probable next token, over the vocabulary
+        finished |= tokens[:, 0] == end_id
+        for n in (~finished).nonzero()[:, 0].tolist():
+            outputs[n].append(int(tokens[n, 0]))
+        if finished.all():
+            break
+    return outputs
 
 
 def beam_search(step: Callable, hidden: torch.Tensor, start_id: int, end_id: int, beam_width: int,
