@@ -771,6 +771,11 @@ FLOAT32_CASES = {
         lambda res: list(res)),
     "sample_with_temperature": lambda rng: (
         R.sample_with_temperature, (randn(rng, 4, 6, dtype=F32), 0.7, make_rng(1)), lambda idx: []),
+    "gradient_norm_by_lag": lambda rng: (  # notebook 03: the steps are arguments
+        R.gradient_norm_by_lag, (randn(rng, 2, 3, 4, dtype=F32), randn(rng, 2, 5, dtype=F32),
+                                 randn(rng, 4, 5, dtype=F32), randn(rng, 5, 5, dtype=F32), randn(rng, 5, dtype=F32),
+                                 randn(rng, 2, 5, dtype=F32), R.rnn_step_forward, R.rnn_step_backward),
+        lambda norms: [norms]),
 }
 
 

@@ -184,6 +184,38 @@ def run_plan(funcs, convention: str, params: dict):
     return CONVENTIONS[convention](funcs, **params)
 
 
+def run_cases(funcs, plans, interruptible: bool = True):
+    """The case loop of every self-check and of every grade, the one place where what the
+    learner's code did is classified. Runs the plans ``[(convention, params), ...]`` in order and
+    yields, for each, one of
+
+    - ``("returned", outputs, modified)``: plain arrays, for the trusted side to judge;
+    - ``("not attempted", message)``: a stub still raises NotImplementedError;
+    - ``("return error", message)``: it returned something of the wrong structure;
+    - ``("raised", exception)``: anything else it raised.
+
+    It stops after the first case that did not return. In a learner's kernel
+    (``interruptible``) a KeyboardInterrupt stops the check instead of counting as a crash."""
+    for convention, params in plans:
+        try:
+            outputs, modified = run_plan(funcs, convention, params)
+        except NotAttempted as e:
+            yield "not attempted", str(e)
+            return
+        except ReturnError as e:
+            yield "return error", str(e)
+            return
+        except KeyboardInterrupt as e:
+            if interruptible:
+                raise
+            yield "raised", e
+            return
+        except BaseException as e:  # noqa: BLE001 (the learner's code may raise anything, SystemExit too)
+            yield "raised", e
+            return
+        yield "returned", outputs, modified
+
+
 # --- PyTorch conventions (torch is imported only when a plan needs it) ---------------------
 
 
@@ -740,3 +772,339 @@ def call_torch_greedy_decode(funcs, model, args):
 
 CONVENTIONS["torch_seq2seq_loss"] = call_torch_seq2seq_loss
 CONVENTIONS["torch_greedy_decode"] = call_torch_greedy_decode
+
+
+# --- gradient checks: the learner's gradients beside centred differences of their own code ------
+
+
+def centred_differences(f, x: np.ndarray, dout: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """d sum(f(x) * dout) / dx, one entry at a time (x is restored after each)."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        plus = np.sum(np.asarray(f(x), dtype=np.float64) * dout)
+        x[i] = old - h
+        minus = np.sum(np.asarray(f(x), dtype=np.float64) * dout)
+        x[i] = old
+        grad[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+def call_gradient_check(funcs, mode, args, pairs, douts=None, forward_returns=(), forward_name="",
+                        returns=(), name=""):
+    """The gradients the learner's code returns, and centred differences of the learner's own
+    forward pass (``mode="backward"``: forward then backward, the scalar being
+    sum(forward outputs * douts)) or own loss (``mode="loss"``: the function returns the loss
+    first and its gradients among ``returns``). ``pairs``: [output, argument, key or None] for
+    each gradient: the gradient ``output`` belongs to ``args[argument]`` (``[key]`` of a dict).
+    Outputs: ``output`` and ``numeric output`` for each pair; the trusted side compares them."""
+    def with_value(arg, key, value):
+        a = copy_tree(args)
+        if key is None:
+            a[arg] = value
+        else:
+            a[arg] = {**a[arg], key: value}
+        return a
+
+    outputs = {}
+    if mode == "backward":
+        fwd, bwd = funcs
+        result = call_safely(fwd, *copy_tree(args).values())
+        grads = unpack(call_safely(bwd, *copy_tree(douts).values(), result[-1]), tuple(returns), name)
+        kept = [r for r in forward_returns if r != "cache"]
+        dout = np.concatenate([np.ravel(douts["d" + k]) for k in kept])
+
+        def scalar_terms(arg, key, value):
+            outs = unpack(call_safely(fwd, *with_value(arg, key, value).values()), tuple(forward_returns), forward_name)
+            return np.concatenate([np.ravel(outs[k]) for k in kept])
+    else:
+        (fn,) = funcs
+        result = call_safely(fn, *copy_tree(args).values())
+        if not isinstance(result, tuple) or len(result) != len(returns):
+            raise ReturnError(f"{name} should return {len(returns)} values ({', '.join(returns)}).")
+        grads = dict(zip(returns, result))
+        dout = np.asarray(1.0)
+
+        def scalar_terms(arg, key, value):
+            return np.asarray(call_safely(fn, *with_value(arg, key, value).values())[0], dtype=np.float64)
+    for output, arg, key in pairs:
+        if key is None:
+            analytic, start = grads.get(output.split("[")[0]), args[arg]
+        else:
+            holder = grads.get(output.split("[")[0])
+            if not isinstance(holder, dict) or key not in holder:
+                raise ReturnError(f"`{output}` is missing from what your function returned.")
+            analytic, start = holder[key], args[arg][key]
+        outputs[output] = as_array(analytic, output)
+        outputs["numeric " + output] = centred_differences(
+            lambda v, arg=arg, key=key: scalar_terms(arg, key, v), start, dout)
+    return outputs, []
+
+
+CONVENTIONS["gradient_check"] = call_gradient_check
+
+
+# --- beam search with a length penalty (notebook 10) ------------------------------------------
+
+
+def call_torch_beam_search_lp(funcs, decoder, hidden, start_id, end_id, beam_width, max_len, alpha):
+    """fn(step, hidden (1, H), start_id, end_id, beam_width, max_len, alpha) -> (tokens, score): the
+    ``torch_beam_search`` convention with GNMT's length-penalty exponent as a seventh argument."""
+    import torch
+
+    (fn,) = funcs
+    torch.manual_seed(0)
+    step = decoder_step(decoder)
+    h = to_tensor(hidden)
+    result = call_safely(fn, step, h, int(start_id), int(end_id), int(beam_width), int(max_len), float(alpha))
+    if not isinstance(result, tuple) or len(result) != 2:
+        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
+        raise ReturnError(f"beam_search should return two values (tokens, score), but it returned {got}.")
+    modified = [] if np.array_equal(h.detach().numpy(), hidden) else ["hidden"]
+    return {"tokens": _token_list(result[0], "tokens"), "score": _score(result[1], "score")}, modified
+
+
+CONVENTIONS["torch_beam_search_lp"] = call_torch_beam_search_lp
+
+
+# --- notebook 12 (speech recognition with CTC) ----------------------------------------------
+
+
+def call_torch_ctc_loss(funcs, logits, targets, input_lengths, target_lengths, blank, dloss):
+    """fn(log_probs (N, T, C), targets (N, S), input_lengths (N,), target_lengths (N,), blank) -> loss (N,),
+    with log_probs = log_softmax(logits) computed here. Returns the loss and the gradient of
+    sum(loss * dloss) with respect to the logits, "dlogits" (N, T, C): PyTorch's own ctc_loss gives
+    its gradient for inputs that come out of a log_softmax, so gradients are compared there."""
+    import torch
+
+    (fn,) = funcs
+    torch.manual_seed(0)
+    logits_t = to_tensor(logits, requires_grad=True)
+    log_probs = torch.log_softmax(logits_t, dim=-1)
+    given = log_probs.detach().clone()
+    given_ints = {"targets": targets, "input_lengths": input_lengths, "target_lengths": target_lengths}
+    ints = {k: to_tensor(v) for k, v in given_ints.items()}
+    loss = call_safely(fn, log_probs, *ints.values(), int(blank))
+    outputs = {"loss": tensor_to_array(loss, "loss")}
+    if tuple(loss.shape) == dloss.shape:
+        if not loss.requires_grad:
+            raise ReturnError("the loss does not depend on log_probs through autograd: keep to torch operations "
+                              "(no .item(), .numpy(), .detach() or torch.no_grad() in the recursion).")
+        (loss * to_tensor(dloss)).sum().backward()
+        outputs["dlogits"] = (np.zeros(logits.shape) if logits_t.grad is None
+                              else tensor_to_array(logits_t.grad, "dlogits"))
+    modified = ["log_probs"] if not torch.equal(log_probs.detach(), given) else []
+    modified += [k for k, v in ints.items() if not np.array_equal(v.numpy(), given_ints[k])]
+    return outputs, modified
+
+
+def _id_lists(result, N, name):
+    """N sequences of ids (lists, tuples, 1-D integer arrays or tensors) as (tokens padded with -1, lengths)."""
+    if not isinstance(result, (list, tuple)) or len(result) != N:
+        got = f"{len(result)} items" if isinstance(result, (list, tuple)) else f"a {type(result).__name__}"
+        raise ReturnError(f"{name} should return a list of N = {N} lists of class ids, one per sequence, "
+                          f"but it returned {got}.")
+    rows = []
+    for n, r in enumerate(result):
+        if hasattr(r, "tolist") and getattr(r, "ndim", 1) == 1 and str(getattr(r, "dtype", "int")).find("int") >= 0:
+            r = r.tolist()
+        if not isinstance(r, (list, tuple)) or not all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in r):
+            what = type(r).__name__ if not isinstance(r, (list, tuple)) else "something other than ints"
+            raise ReturnError(f"the output of sequence {n} should be a list of class ids (ints), but it is {what}.")
+        rows.append([int(v) for v in r])
+    tokens = np.full((N, max([len(r) for r in rows] + [1])), -1, dtype=np.int64)
+    for n, r in enumerate(rows):
+        tokens[n, :len(r)] = r
+    return tokens, np.array([len(r) for r in rows], dtype=np.int64)
+
+
+def call_ctc_decode(funcs, log_probs, lengths, blank):
+    """fn(log_probs (N, T, C) ndarray, lengths (N,) ndarray, blank) -> N lists of class ids.
+    Returns {"tokens": int (N, L) padded with -1, "lengths": int (N,)}."""
+    (fn,) = funcs
+    mine = {"log_probs": log_probs.copy(), "lengths": lengths.copy()}
+    result = call_safely(fn, mine["log_probs"], mine["lengths"], int(blank))
+    tokens, sizes = _id_lists(result, len(log_probs), "ctc_greedy_decode")
+    return {"tokens": tokens, "lengths": sizes}, modified_inputs({"log_probs": log_probs, "lengths": lengths}, mine)
+
+
+def call_sequences_function(funcs, args, name):
+    """fn(*args) -> one number, where args are lists of lists of ints (or arrays); the lists the
+    learner's function changes are reported as modified inputs."""
+    import copy
+
+    (fn,) = funcs
+    mine = copy.deepcopy(args)
+    value = call_safely(fn, *mine.values())
+    if hasattr(value, "item") and getattr(value, "size", getattr(value, "numel", lambda: 1)()) == 1 \
+            and not isinstance(value, np.ndarray):
+        value = value.item()  # a 0-d tensor
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating, np.ndarray)):
+        raise ReturnError(f"{name} should return one number (a float), but it returned a {type(value).__name__}.")
+    out = as_array(value, name)
+    if out.shape != ():
+        raise ReturnError(f"{name} should return one number (a float), but it returned an array of shape {out.shape}.")
+    return {name: out.astype(np.float64)}, [k for k in args if mine[k] != args[k]]
+
+
+CONVENTIONS.update({"torch_ctc_loss": call_torch_ctc_loss, "ctc_decode": call_ctc_decode,
+                    "sequences_function": call_sequences_function})
+
+
+# --- one training step of a session GRU (notebook 14) ----------------------------------------
+
+
+def build_session_gru(sizes, state):
+    """A small float64 session GRU with fixed weights, for checking a training step:
+    model(items int64 (B,), hidden (B, H)) -> logits (B, I), hidden (B, H): an embedding (I, E),
+    a GRU cell (E -> H) and a linear layer (H -> I). sizes: {"I", "E", "H"}; state: its
+    state_dict as arrays."""
+    import torch
+
+    class SessionGRU(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden_size = sizes["H"]
+            self.embedding = torch.nn.Embedding(sizes["I"], sizes["E"])
+            self.cell = torch.nn.GRUCell(sizes["E"], sizes["H"])
+            self.out = torch.nn.Linear(sizes["H"], sizes["I"])
+
+        def forward(self, items, hidden):
+            hidden = self.cell(self.embedding(items), hidden)
+            return self.out(hidden), hidden
+
+    torch.manual_seed(0)
+    model = SessionGRU().to(torch.float64)
+    with torch.no_grad():
+        model.load_state_dict({k: to_tensor(v) for k, v in state.items()})
+    return model
+
+
+def call_session_train_step(funcs, sizes, state, lr, hidden, steps):
+    """Call fn(model, optimizer, inputs, targets, starts, hidden) -> (loss, hidden) once per step,
+    in order, on one fixed model (``build_session_gru``) with optimizer = torch.optim.SGD(lr),
+    starting from ``hidden`` (B, H) and passing on the hidden state each call returns.
+
+    steps: a list of {"inputs" int (B,), "targets" int (B,), "starts" bool (B,)}. Returns, for the
+    k-th call (from 1), "loss_k", "hidden_k" (B, H) and "weights_k": every parameter after it,
+    flattened and concatenated in the order of model.parameters().
+    """
+    import torch
+
+    (fn,) = funcs
+    model = build_session_gru(sizes, state)
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
+    h = to_tensor(hidden)
+    outputs, modified = {}, []
+    for k, step in enumerate(steps, start=1):
+        tensors = {name: to_tensor(v) for name, v in step.items()}
+        result = _outputs(call_safely(fn, model, optimizer, tensors["inputs"], tensors["targets"],
+                                      tensors["starts"], h), ("loss", "hidden"), "session_train_step")
+        outputs[f"loss_{k}"] = _score(result["loss"], "loss")
+        h = result["hidden"]
+        outputs[f"hidden_{k}"] = tensor_to_array(h, "hidden")
+        outputs[f"weights_{k}"] = np.concatenate([p.detach().cpu().numpy().ravel() for p in model.parameters()])
+        modified += [name for name, v in step.items()
+                     if not np.array_equal(tensors[name].numpy(), v) and name not in modified]
+    return outputs, modified
+
+
+CONVENTIONS["session_train_step"] = call_session_train_step
+
+
+# --- the captioning model of notebook 13: the loss and greedy sampling ---------------------
+
+
+def build_captioner(sizes, state, max_rows=None):
+    """A small float64 model with the layers of notebook 13's Captioner, from plain arrays:
+    encoder (flatten, Linear D -> F): images (N, ...) of D numbers -> features (N, F);
+    init_state (Linear F -> H); embedding (V, E); rnn (GRU E -> H, batch_first); out (Linear H -> V).
+    sizes: {"D", "F", "E", "H", "V"}; state: its state_dict as arrays. The GRU counts the
+    sequence-steps it runs (``model.rnn.rows``) and raises DecodingRunaway past max_rows."""
+    import torch
+    from torch import nn
+
+    class CountingGRU(nn.GRU):
+        def forward(self, x, hx=None):
+            self.rows += int(x.shape[0]) * int(x.shape[1]) if x.dim() == 3 else int(x.shape[0])
+            if max_rows is not None and self.rows > max_rows:
+                raise DecodingRunaway(
+                    "your loop kept calling the decoder for more than max_len steps: sampling must stop after "
+                    "max_len steps even when a caption never produces <end> (one of these never does).")
+            return super().forward(x, hx)
+
+    class Captioner(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(sizes["D"], sizes["F"]))
+            self.init_state = nn.Linear(sizes["F"], sizes["H"])
+            self.embedding = nn.Embedding(sizes["V"], sizes["E"])
+            self.rnn = CountingGRU(sizes["E"], sizes["H"], batch_first=True)
+            self.out = nn.Linear(sizes["H"], sizes["V"])
+
+    torch.manual_seed(0)
+    model = Captioner().to(torch.float64)
+    with torch.no_grad():
+        model.load_state_dict({k: to_tensor(v) for k, v in state.items()})
+    model.rnn.rows = 0
+    return model.eval()
+
+
+def call_torch_caption_loss(funcs, sizes, state, args):
+    """fn(model, images, captions, pad_id) -> a scalar loss tensor, on a fixed ``build_captioner``
+    model; returns the loss and its gradient with respect to every parameter ("d" + name)."""
+    import torch
+
+    (fn,) = funcs
+    model = build_captioner(sizes, state)
+    tensors = {k: to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in args.items()}
+    loss = call_safely(fn, model, *tensors.values())
+    if type(loss) not in (torch.Tensor, torch.nn.Parameter) or loss.numel() != 1:
+        what = (f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor)
+                else f"a {type(loss).__name__}")
+        raise ReturnError(f"caption_loss should return one number as a tensor (shape ()), so that "
+                          f"loss.backward() can train the model, but it returned {what}.")
+    outputs = {"loss": tensor_to_array(loss.reshape(()), "loss")}
+    if not loss.requires_grad:
+        raise ReturnError("the loss does not depend on the model's parameters through autograd: keep to torch "
+                          "operations (no .item(), .numpy(), .detach() or torch.no_grad() in the loss).")
+    loss.reshape(()).backward()
+    for name, p in model.named_parameters():
+        outputs[f"d{name}"] = np.zeros(tuple(p.shape)) if p.grad is None else tensor_to_array(p.grad, f"d{name}")
+    modified = [k for k, v in args.items() if isinstance(v, np.ndarray) and not np.array_equal(tensors[k].numpy(), v)]
+    return outputs, modified
+
+
+def call_torch_sample_caption(funcs, sizes, state, args):
+    """fn(model, images, start_id, end_id, max_len) -> N lists of word ids, on a fixed
+    ``build_captioner`` model. Returns {"tokens": int (N, L) padded with -1, "lengths": int (N,),
+    "rows": ()}, rows counting the sequence-steps the GRU ran."""
+    import torch
+
+    (fn,) = funcs
+    N, max_len = len(args["images"]), int(args["max_len"])
+    model = build_captioner(sizes, state, max_rows=N * (max_len + 1))
+    tensors = {k: to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in args.items()}
+    result = call_safely(fn, model, *tensors.values())
+    if isinstance(result, torch.Tensor) and result.dim() == 2:
+        raise ReturnError("sample_caption should return a list of N lists of word ids (one per image, each as "
+                          "long as that caption), not one padded tensor.")
+    if not isinstance(result, (list, tuple)) or len(result) != N:
+        got = f"{len(result)} items" if isinstance(result, (list, tuple)) else f"a {type(result).__name__}"
+        raise ReturnError(f"sample_caption should return a list of N = {N} lists of word ids, one per image, "
+                          f"but it returned {got}.")
+    rows = [_token_list(r, f"the caption of image {n}") for n, r in enumerate(result)]
+    tokens = np.full((N, max(max(len(r) for r in rows), 1)), -1, dtype=np.int64)
+    for n, r in enumerate(rows):
+        tokens[n, :len(r)] = r
+    modified = [k for k, v in args.items() if isinstance(v, np.ndarray) and not np.array_equal(tensors[k].numpy(), v)]
+    return {"tokens": tokens, "lengths": np.array([len(r) for r in rows], dtype=np.int64),
+            "rows": np.array(model.rnn.rows, dtype=np.int64)}, modified
+
+
+CONVENTIONS["torch_caption_loss"] = call_torch_caption_loss
+CONVENTIONS["torch_sample_caption"] = call_torch_sample_caption

@@ -6,7 +6,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._calls import learner_line, run_plan
+from ._calls import learner_line, run_cases, run_plan
 from ._core import (
     FAIL, PASS, TODO, TOLERANCE, Case, Mistake, NotAttempted, ReturnError, Verdict,
     copy_args, quiet_numpy, describe, finite_or_explain, fmt_index, fmt_shape, matches,
@@ -181,7 +181,8 @@ class Exercise:
 
     # --- verdicts for code that did not return; shared with the grader, which learns of
     # --- these from its child process as plain text
-    def not_attempted(self) -> Verdict:
+    def not_attempted(self, message: str = "") -> Verdict:
+        """``message``: the NotImplementedError's, e.g. "Exercise 11.1: AdditiveAttention"."""
         stub = self.name if len(self.funcs) == 1 else f"{self.funcs[0]} or {self.name}"
         return Verdict(self.name, "not attempted", [
             f"{TODO} {self.name}: not attempted yet ({stub} still raises NotImplementedError)."])
@@ -205,9 +206,46 @@ class Exercise:
             return CRASH_HINTS[kind].format(name=f"`{missing[1]}`" if missing else "a name")
         return self.hints.get("crash", SHAPE_HINT)
 
-    def extra(self, funcs: Sequence[Callable], cases: list[Case]) -> tuple[Verdict | None, str]:
-        """Self-check only: further checks once every case passed. (failure, note on success)."""
-        return None, ""
+    # --- gradient checks: cases of their own, run and judged like every other case -----------
+    def gradient_cases(self, cases: list[Case]) -> list[Case]:
+        """Cases judged by ``judge_gradients`` after the ordinary ones (a gradient check); none here."""
+        return []
+
+    def gradient_plan(self, case: Case) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def judge_gradients(self, case: Case, outputs: dict) -> Verdict | None:
+        """Each gradient ``g`` against ``numeric g``, centred differences of the learner's own code,
+        within 1e-5; on success the largest error goes into the pass line."""
+        worst, what = 0.0, case.options.get("of", "your forward pass")
+        for gname in case.options["pairs"]:
+            act, num = outputs.get(gname), outputs.get("numeric " + gname)
+            if act is None or num is None or act.shape != num.shape:
+                return self.fail(case, f"`{gname}` does not have the shape of what it is the gradient of",
+                                 hint=case.options.get("hint") or self.hints.get(gname, ""), output=gname)
+            err, where = relative_error(act, num)
+            worst = max(worst, err)
+            if not err <= 1e-5:
+                return self.fail(case, f"`{gname}` disagrees with centred differences of {what}",
+                                 f"largest error: {err:.1e} at {fmt_index(gname, where)} (allowed: 1e-05)",
+                                 case.options.get("hint") or self.hints.get(gname, ""), gname)
+        case.options["note"] = f"gradient check against centred differences: largest error {worst:.0e}"
+        return None
+
+    def all_cases(self, rng: np.random.Generator) -> list[Case]:
+        """Every case a check (and a grade) runs, the gradient checks last."""
+        cases = self.cases(rng)
+        return cases + self.gradient_cases(cases)
+
+    def plan_of(self, case: Case) -> tuple[str, dict]:
+        return self.gradient_plan(case) if case.options.get("gradient") else self.plan(case)
+
+    def verdict_of(self, case: Case, outputs: dict, modified: Sequence[str] = ()) -> Verdict | None:
+        return self.judge_gradients(case, outputs) if case.options.get("gradient") else self.judge(case, outputs, modified)
+
+    @staticmethod
+    def counted(cases: list[Case]) -> int:
+        return sum(not c.options.get("gradient") for c in cases)
 
     # --- the self-check --------------------------------------------------------------
     def run(self, *funcs: Callable, rng: np.random.Generator | None = None) -> Verdict:
@@ -216,24 +254,24 @@ class Exercise:
             usage = f"check.{self.name}({', '.join(self.funcs)})"
             return Verdict(self.name, "error", [f"{FAIL} {self.name}: call the check as {usage}."])
         rng = np.random.default_rng() if rng is None else rng
-        cases = self.cases(rng)
-        for case in cases:
-            try:
-                outputs, modified = self.call(funcs, case)
-            except NotAttempted:
-                return self.not_attempted()
-            except ReturnError as e:
-                return self.wrong_form(case, str(e))
-            except Exception as e:  # the learner's code crashed
+        cases = self.all_cases(rng)
+        # The grader's child runs this same loop (_calls.run_cases) and the grader judges what it
+        # sends back with these same methods: a self-check and a grade cannot disagree.
+        outcomes = run_cases(funcs, (self.plan_of(case) for case in cases))
+        for case, (status, *what) in zip(cases, outcomes):
+            if status == "not attempted":
+                return self.not_attempted(what[0])
+            if status == "return error":
+                return self.wrong_form(case, str(what[0]))
+            if status == "raised":
+                e = what[0]
                 return self.raised(case, f"{type(e).__name__}: {e}".strip(), learner_line(e))
-            verdict = self.judge(case, outputs, modified)
+            verdict = self.verdict_of(case, *what)
             if verdict is not None:
                 return verdict
-        failure, note = self.extra(funcs, cases)
-        if failure is not None:
-            return failure
-        line = f"{PASS} {self.name}: correct on {len(cases)} cases"
-        return Verdict(self.name, "passed", [line + (f"; {note}." if note else ".")])
+        notes = "; ".join(c.options["note"] for c in cases if "note" in c.options)
+        line = f"{PASS} {self.name}: correct on {self.counted(cases)} cases"
+        return Verdict(self.name, "passed", [line + (f"; {notes}." if notes else ".")])
 
     def check(self, *funcs: Callable) -> Verdict:
         __tracebackhide__ = True
@@ -410,28 +448,15 @@ class BackwardExercise(Exercise):
                 return first
         return super().run(*funcs, rng=rng)
 
-    def extra(self, funcs, cases):
+    def gradient_cases(self, cases):
         """Gradient check: the learner's backward against centred differences of their forward."""
-        from course_utils.reference import numerical_gradient
-
         case = next(c for c in cases if c.dtype == np.float64)
-        fwd, bwd = funcs
-        result = fwd(*copy_args(case.args).values())
-        grads = unpack(bwd(*copy_args(case.douts).values(), result[-1]), self.returns, self.name)
-        worst = 0.0
-        for gname, arg in self.wrt.items():
-            def loss_terms(value, arg=arg):
-                args = copy_args(case.args)
-                args[arg] = value
-                outs = unpack(fwd(*args.values()), self.forward.returns, self.forward.name)
-                return np.concatenate([outs[k].ravel() for k in self.forward.outputs])
-            dout = np.concatenate([case.douts["d" + k].ravel() for k in self.forward.outputs])
-            num = numerical_gradient(loss_terms, case.args[arg], dout)
-            err, where = relative_error(grads[gname], num)
-            worst = max(worst, err)
-            if err > 1e-5:
-                return self.fail(
-                    case, f"`{gname}` disagrees with centred differences of your forward pass",
-                    f"largest error: {err:.1e} at {fmt_index(gname, where)} (allowed: 1e-05)",
-                    self.hints.get(gname, ""), gname), ""
-        return None, f"gradient check against centred differences: largest error {worst:.0e}"
+        return [Case(case.label, case.args, case.douts,
+                     {"gradient": True, "pairs": list(self.wrt), "of": "your forward pass"})]
+
+    def gradient_plan(self, case):
+        return "gradient_check", {
+            "mode": "backward", "args": case.args, "douts": case.douts,
+            "pairs": [[g, arg, None] for g, arg in self.wrt.items()],
+            "forward_returns": self.forward.returns, "forward_name": self.forward.name,
+            "returns": self.returns, "name": self.name}

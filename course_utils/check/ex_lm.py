@@ -139,22 +139,14 @@ class TemporalSoftmaxLossExercise(FunctionExercise):
     def tolerance(self, case, name):
         return 1e-7 if case.dtype == np.float64 else 1e-4
 
-    def extra(self, funcs, cases):
+    def gradient_cases(self, cases):
         """Gradient check: dscores against centred differences of the learner's own loss."""
-        (fn,) = funcs
         case = cases[0]
-        args = copy_args(case.args)
-        _, dscores = fn(*args.values())
+        return [Case(case.label, case.args, options={"gradient": True, "pairs": ["dscores"], "of": "your loss"})]
 
-        def loss_of(scores):
-            return np.asarray(fn(scores, case.args["y"], case.args["mask"])[0])
-
-        num = ref.numerical_gradient(loss_of, case.args["scores"], np.asarray(1.0))
-        err, _ = relative_error(dscores, num)
-        if err > 1e-5:
-            return self.fail(case, "`dscores` disagrees with centred differences of your loss",
-                             f"largest error: {err:.1e} (allowed: 1e-05)", self.hints["dscores"]), ""
-        return None, f"gradient check against centred differences: largest error {err:.0e}"
+    def gradient_plan(self, case):
+        return "gradient_check", {"mode": "loss", "args": case.args, "pairs": [["dscores", "scores", None]],
+                                  "returns": self.returns, "name": self.name}
 
 
 TEMPORAL_SOFTMAX_LOSS = TemporalSoftmaxLossExercise(
@@ -444,25 +436,17 @@ GRAD_HINT = ("each parameter's gradient comes from the backward function of the 
 
 
 class LossAndGradsExercise(LanguageModelExercise):
-    def extra(self, funcs, cases):
+    def gradient_cases(self, cases):
         """Gradient check: every gradient against centred differences of the learner's own loss."""
-        (fn,) = funcs
         case = cases[0]
-        _, grads, _ = fn(*copy_args(case.args).values())
-        worst = 0.0
-        for name in BACKWARD_ORDER:
-            def loss_of(value, name=name):
-                a = copy_args(case.args)
-                a["params"] = {**{k: v.copy() for k, v in case.args["params"].items()}, name: value}
-                return np.asarray(fn(*a.values())[0])
+        return [Case(case.label, case.args, options={
+            "gradient": True, "pairs": [f"grads['{n}']" for n in BACKWARD_ORDER], "of": "your loss",
+            "hint": GRAD_HINT})]
 
-            num = ref.numerical_gradient(loss_of, case.args["params"][name].copy(), np.asarray(1.0))
-            err, where = relative_error(grads[name], num)
-            worst = max(worst, err)
-            if err > 1e-5:
-                return self.fail(case, f"`grads['{name}']` disagrees with centred differences of your loss",
-                                 f"largest error: {err:.1e} (allowed: 1e-05)", GRAD_HINT), ""
-        return None, f"gradient check against centred differences: largest error {worst:.0e}"
+    def gradient_plan(self, case):
+        return "gradient_check", {"mode": "loss", "args": case.args,
+                                  "pairs": [[f"grads['{n}']", "params", n] for n in BACKWARD_ORDER],
+                                  "returns": self.returns, "name": self.name}
 
 
 LM_LOSS_AND_GRADS = LossAndGradsExercise(

@@ -300,6 +300,9 @@ def kept(node: ast.stmt) -> bool:
     return True
 
 
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
 class StatementBudget(BaseException):
     """A top-level statement ran past its time budget (a training loop, say): it is skipped."""
 
@@ -362,14 +365,17 @@ def define(cells: list[dict], namespace: dict, budget: dict | None = None) -> tu
         for node in tree.body:
             if not kept(node):
                 continue
+            # Imports and definitions run without a budget: interrupting an import halfway (torch
+            # takes seconds on a busy machine) would leave a broken module behind.
+            definition = isinstance(node, DEFINITIONS)
             left = min(float(budget["statement"]), float(budget["total"]) - spent)
-            if left <= 0.001:
+            if left <= 0.001 and not definition:
                 errors.append({"cell": cell["cell"], "line": node.lineno, "type": "budget",
                                "message": "", "names": assigned_names(node)})
                 continue
             start = time.monotonic()
             try:
-                signal.setitimer(signal.ITIMER_REAL, left)
+                signal.setitimer(signal.ITIMER_REAL, 0 if definition else left)
                 try:
                     exec(compile(ast.Module(body=[node], type_ignores=[]), name, "exec"), namespace)  # noqa: S102
                 finally:
@@ -383,7 +389,8 @@ def define(cells: list[dict], namespace: dict, budget: dict | None = None) -> tu
                 if isinstance(e, OutputLimitExceeded):
                     return syntax, errors
             finally:
-                spent += time.monotonic() - start
+                if not definition:
+                    spent += time.monotonic() - start
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     return syntax, errors
 
@@ -423,26 +430,22 @@ def write_npz(fd: int, arrays: dict, np) -> None:
 
 
 def run_cases(job, calls, namespace, np, cases) -> tuple[list, dict]:
+    """The same case loop as a self-check (``_calls.run_cases``), its outcomes written as plain data."""
     funcs = [namespace.get(name) for name in job["funcs"]]
     results, arrays = [], {}
-    for i, (convention, params) in enumerate(cases):
-        try:
-            outputs, modified = calls.run_plan(funcs, convention, params)
-        except calls.NotAttempted as e:
-            results.append({"status": "not attempted", "message": str(e)[:300]})
-            break
-        except calls.ReturnError as e:
-            results.append({"status": "return error", "message": str(e)[:1000]})
-            break
-        except BaseException as e:  # noqa: BLE001
-            results.append({"status": "raised", **describe_error(e, calls)})
-            break
-        keys = {}
-        for j, (name, value) in enumerate(outputs.items()):
-            key = f"c{i}_{j}"
-            arrays[key] = value
-            keys[key] = str(name)
-        results.append({"status": "returned", "outputs": keys, "modified": [str(m) for m in modified]})
+    for i, (status, *what) in enumerate(calls.run_cases(funcs, cases, interruptible=False)):
+        if status == "raised":
+            results.append({"status": "raised", **describe_error(what[0], calls)})
+        elif status != "returned":
+            results.append({"status": status, "message": str(what[0])[:1000]})
+        else:
+            outputs, modified = what
+            keys = {}
+            for j, (name, value) in enumerate(outputs.items()):
+                key = f"c{i}_{j}"
+                arrays[key] = value
+                keys[key] = str(name)
+            results.append({"status": "returned", "outputs": keys, "modified": [str(m) for m in modified]})
     return results, arrays
 
 

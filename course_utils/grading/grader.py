@@ -139,11 +139,11 @@ class Plan:
 
 
 def make_plan(ex, seed: str) -> Plan:
-    cases = ex.cases(exercise_rng(seed, ex.name))
+    cases = ex.all_cases(exercise_rng(seed, ex.name))
     arrays: dict[str, np.ndarray] = {}
     job_cases, preload = [], ()
     for case in cases:
-        convention, params = ex.plan(case)
+        convention, params = ex.plan_of(case)
         job_cases.append({"convention": convention, "params": sandbox.encode(params, arrays)})
         if convention.startswith("torch"):
             preload = ("torch",)
@@ -320,11 +320,11 @@ def judge_result(grade: Grade, plan: Plan, child: ChildResult, limits: Limits,
                 if key not in arrays or not isinstance(name, str):
                     raise sandbox.Malformed(f"output {key!r} is missing from the archive")
                 outputs[name] = arrays[key]
-            verdict = ex.judge(case, outputs, modified)
+            verdict = ex.verdict_of(case, outputs, modified)
             if verdict is not None:
                 return from_verdict(grade, verdict)
         elif status == "not attempted":
-            from_verdict(grade, ex.not_attempted())
+            from_verdict(grade, ex.not_attempted(str(entry.get("message", ""))[:300]))
             stubs = [n for n in ex.funcs if n not in given] or [ex.name]
             grade.reason = f"not attempted: {' or '.join(stubs)} still raises NotImplementedError"
             return grade
@@ -353,7 +353,7 @@ def judge_result(grade: Grade, plan: Plan, child: ChildResult, limits: Limits,
         else:
             raise sandbox.Malformed(f"unknown case status {status!r}")
     grade.status, grade.points = "passed", grade.possible
-    grade.reason = f"passed: correct on {len(plan.cases)} cases"
+    grade.reason = f"passed: correct on {ex.counted(plan.cases)} cases"
     grade.details = []
     return grade
 
