@@ -23,10 +23,11 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --config=jupyter_config/jupyter_lab_config.py $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Unit tests, every solution notebook under nbval, every student notebook, release --check.
+# (Not the browser test: that one needs Chromium; see test-browser.)
 test: $(STAMP)
 	MPLBACKEND=Agg OMP_NUM_THREADS=1 COURSE_PROGRESS=text $(PY) -m pytest -n $(JOBS) --dist loadfile \
 		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		tests solutions
+		--ignore=tests/browser tests solutions
 
 # Optional, for contributors (Debian or Ubuntu: apt-get install chromium chromium-driver): JupyterLab
 # in headless Chromium, as a learner sees it; screenshots go to $(SHOTS).

@@ -40,6 +40,9 @@ def environment_report() -> dict[str, str]:
     except ImportError:
         report["PyTorch"] = "not installed (needed from notebook 07 on)"
     report["CPU cores"] = str(os.cpu_count())
+    threads = _threads.chosen.get("threads")
+    report["Threads"] = (f"{threads} ({_threads.chosen.get('source')}; see course_utils/threads.py)"
+                         if threads else "the libraries' defaults (COURSE_THREADS=0)")
     width = max(map(len, report))
     for k, v in report.items():
         print(f"{k:<{width}}  {v}")

@@ -104,19 +104,26 @@ def _set_torch_threads(torch) -> None:
 class _TorchHook(importlib.abc.MetaPathFinder):
     """Sets PyTorch's thread count right after ``import torch`` finishes, then removes itself."""
 
+    _busy = False
+
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "torch":
+        if fullname != "torch" or self._busy:
             return None
-        self._remove()
         import importlib.util
 
-        spec = importlib.util.find_spec("torch")
+        self._busy = True  # find the real spec with the other finders
+        try:
+            spec = importlib.util.find_spec("torch")
+        finally:
+            self._busy = False
         if spec is None or spec.loader is None:
             return spec
         loader = spec.loader
         original = loader.exec_module
+        hook = self
 
         def exec_module(module, _original=original):
+            hook._remove()  # only once torch is really imported (find_spec alone does not count)
             _original(module)
             _set_torch_threads(module)
 

@@ -215,8 +215,11 @@ wrong("Decoder", DecoderHidden2D, "(1, N, H)", "your code raised an error")
 # --- 10.3 beam_search -------------------------------------------------------------------------
 
 
-def beam_search_one_by_one(step, hidden, start_id, end_id, beam_width, max_len):
-    """Hypotheses as Python tuples, each stepped on its own (B = 1), ranked with sorted()."""
+def beam_search_one_by_one(step, hidden, start_id, end_id, beam_width, max_len, alpha=0.0):
+    """Hypotheses as Python tuples, each stepped on its own (B = 1), ranked with sorted(); the length
+    penalty written with math.pow."""
+    import math
+
     beam = [(0.0, [], start_id, hidden)]  # (score, tokens, last token, state)
     finished = []
     for _ in range(max_len):
@@ -236,13 +239,14 @@ def beam_search_one_by_one(step, hidden, start_id, end_id, beam_width, max_len):
             break
     if not finished:
         finished = [(seq, score) for score, seq, _, _ in beam]
-    best = max(finished, key=lambda f: f[1])
+    best = max(finished, key=lambda f: f[1] / math.pow((5 + len(f[0])) / 6, alpha))
     return best[0], best[1]
 
 
-def beam_search_early_stop(step, hidden, start_id, end_id, beam_width, max_len):
+def beam_search_early_stop(step, hidden, start_id, end_id, beam_width, max_len, alpha=0.0):
     """The reference's search, stopping as soon as no live hypothesis can beat the best finished one
-    (scores only go down): the same answer, found sooner."""
+    (scores only go down; without a length penalty): the same answer, found sooner. The penalty
+    computed on a tensor of lengths."""
     sequences, scores = [[]], torch.zeros(1, dtype=hidden.dtype)
     tokens, finished = torch.tensor([start_id]), []
     for _ in range(max_len):
@@ -253,14 +257,16 @@ def beam_search_early_stop(step, hidden, start_id, end_id, beam_width, max_len):
         for k in range(len(top)):
             seq = sequences[top[k] // V] + [int(top[k] % V)]
             (finished.append((seq, float(top_scores[k]))) if seq[-1] == end_id else live.append(k))
-        if not live or max((s for _, s in finished), default=-np.inf) >= float(top_scores[live[0]]):
+        if not live or (alpha == 0 and max((s for _, s in finished), default=-np.inf) >= float(top_scores[live[0]])):
             break  # no live hypothesis can catch up with the best finished one
         keep = torch.tensor(live)
         sequences = [sequences[top[k] // V] + [int(top[k] % V)] for k in live]
         tokens, scores, hidden = top[keep] % V, top_scores[keep], hidden[top[keep] // V]
     if not finished:
         finished = [(s, float(v)) for s, v in zip(sequences, scores)]
-    return max(finished, key=lambda f: f[1])
+    lengths = torch.tensor([len(s) for s, _ in finished], dtype=torch.float64)
+    normalised = torch.tensor([v for _, v in finished]) / ((5 + lengths) / 6) ** alpha
+    return finished[int(normalised.argmax())]
 
 
 def beam_search_greedy(step, hidden, start_id, end_id, beam_width, max_len):
@@ -346,7 +352,31 @@ def beam_search_float_tokens(step, hidden, start_id, end_id, beam_width, max_len
     return torch.tensor(tokens, dtype=torch.float64), score
 
 
-def beam_search_stub(step, hidden, start_id, end_id, beam_width, max_len):
+def _ranked_by(key):
+    """The reference's hypotheses, the best one chosen by key(score, length, alpha)."""
+    def search(step, hidden, start_id, end_id, beam_width, max_len, alpha=0.0):
+        finished = ref.seq2seq.beam_hypotheses(step, hidden, start_id, end_id, beam_width, max_len)
+        return max(finished, key=lambda f: key(f[1], len(f[0]), alpha))
+    return search
+
+
+beam_search_penalty_ignored = _ranked_by(lambda score, length, alpha: score)
+beam_search_penalty_multiplied = _ranked_by(lambda score, length, alpha: score * ((5 + length) / 6) ** alpha)
+beam_search_length_without_end = _ranked_by(lambda score, length, alpha: score / ((4 + length) / 6) ** alpha)
+beam_search_length_to_the_alpha = _ranked_by(lambda score, length, alpha: score / length ** alpha)
+
+
+def beam_search_normalised_score(step, hidden, start_id, end_id, beam_width, max_len, alpha=0.0):
+    tokens, score = ref.beam_search(step, hidden, start_id, end_id, beam_width, max_len, alpha)
+    return tokens, score / ((5 + len(tokens)) / 6) ** alpha
+
+
+def beam_search_six_arguments(step, hidden, start_id, end_id, beam_width, max_len):
+    """Written before the length penalty was asked for."""
+    return ref.beam_search(step, hidden, start_id, end_id, beam_width, max_len)
+
+
+def beam_search_stub(step, hidden, start_id, end_id, beam_width, max_len, alpha=0.0):
     raise NotImplementedError("Exercise 10.3: beam_search")
 
 
@@ -364,6 +394,13 @@ wrong("beam_search", beam_search_probability, "not the probability", output="sco
 wrong("beam_search", beam_search_states_not_reordered, "hidden[parents]",
       "step(tokens, hidden) wants hidden of shape (B, H)")
 wrong("beam_search", beam_search_float_tokens, "a list of token ids (ints), or a 1-D integer tensor")
+wrong("beam_search", beam_search_penalty_ignored, "yours is the one with the best plain score", "alpha=2.0",
+      output="tokens")
+wrong("beam_search", beam_search_penalty_multiplied, "multiplying by a penalty above 1", "alpha=2.0", output="tokens")
+wrong("beam_search", beam_search_length_without_end, "not len(tokens) - 1", "alpha=1.0", output="tokens")
+wrong("beam_search", beam_search_length_to_the_alpha, "not length ** alpha", "alpha=0.5", output="tokens")
+wrong("beam_search", beam_search_normalised_score, "return the chosen one's plain score", output="score")
+wrong("beam_search", beam_search_six_arguments, "a seventh argument, alpha", "7 were given")
 
 STUBS = {"Encoder": EncoderStub, "Decoder": DecoderStub, "beam_search": beam_search_stub}
 
@@ -443,6 +480,23 @@ def test_the_fixed_gru_case_needs_a_beam_and_reordered_states():
     assert greedy["tokens"].tolist() != best
 
 
+def test_the_length_penalty_cases_need_the_penalty_and_its_exact_form():
+    """On LENGTH_BIAS the shorter hypothesis is the more probable; GNMT's penalty keeps it at alpha 0.5 and 1
+    and prefers the longer one at alpha 2, and the penalty changes the fixed GRU decoder's answer too."""
+    from course_utils.check.ex_torch10 import LENGTH_BIAS
+
+    step, hidden = decoder_step({"kind": "table", "log_probs": LENGTH_BIAS}), torch.zeros(1, 2, dtype=torch.float64)
+    finished = ref.seq2seq.beam_hypotheses(step, hidden, 1, 2, 2, 6)
+    assert [tokens for tokens, _ in finished] == [[3, 2], [4, 5, 6, 2]]
+    assert finished[0][1] > finished[1][1]
+    for alpha, best in [(0.5, [3, 2]), (1.0, [3, 2]), (2.0, [4, 5, 6, 2])]:
+        assert ref.beam_search(step, hidden, 1, 2, 2, 6, alpha)[0] == best
+    ex = EXERCISES["beam_search"]
+    case = next(c for c in ex.cases(np.random.default_rng(0)) if c.label.startswith("the fixed GRU decoder"))
+    plain, _ = run_plan((ref.beam_search,), "torch_beam_search", {k: v for k, v in case.args.items() if k != "alpha"})
+    assert plain["tokens"].tolist() != ex.expected(case)["tokens"].tolist()
+
+
 def test_tokens_may_be_a_list_or_an_integer_tensor_and_the_score_a_tensor():
     as_tensor = lambda *a: (lambda r: (torch.tensor(r[0]), torch.tensor(r[1])))(ref.beam_search(*a))  # noqa: E731
     assert run("beam_search", as_tensor).status == "passed"
@@ -463,7 +517,8 @@ SOLUTION_CELLS = [
     "        return pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])[0], h_n[0]\n"
     "        ### END SOLUTION",
     "check.Encoder(Encoder)",
-    "# EXERCISE 10.3: beam_search (3 points)\ndef beam_search(step, hidden, start_id, end_id, beam_width, max_len):\n"
+    "# EXERCISE 10.3: beam_search (3 points)\n"
+    "def beam_search(step, hidden, start_id, end_id, beam_width, max_len, alpha=0.0):\n"
     "    ### BEGIN SOLUTION\n"
     "    sequences, scores, tokens, finished = [[]], torch.zeros(1, dtype=hidden.dtype), torch.tensor([start_id]), []\n"
     "    for _ in range(max_len):\n"
@@ -477,7 +532,7 @@ SOLUTION_CELLS = [
     "        sequences = [sequences[top[k] // V] + [int(top[k] % V)] for k in live]\n"
     "        tokens, scores, hidden = top[keep] % V, top_scores[keep], hidden[top[keep] // V]\n"
     "    if not finished:\n        finished = [(s, float(v)) for s, v in zip(sequences, scores)]\n"
-    "    return max(finished, key=lambda f: f[1])\n"
+    "    return max(finished, key=lambda f: f[1] / ((5 + len(f[0])) / 6) ** alpha)\n"
     "    ### END SOLUTION",
     "check.beam_search(beam_search)",
     "for step in range(10**9):  # a training loop: never run by the grader\n    pass",

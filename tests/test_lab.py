@@ -177,3 +177,17 @@ def test_progress_bars_are_widgets_in_a_jupyter_kernel_and_text_in_a_terminal():
     from tqdm.notebook import IProgress
 
     assert IProgress is not None
+
+
+def test_install_is_quiet_and_the_browser_test_is_optional_for_learners():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install -qq -r requirements.txt" in makefile  # no setuptools "editable installation" block
+    test = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "--ignore=tests/browser" in test and "COURSE_PROGRESS=text" in test
+    assert "selenium" not in (ROOT / "requirements.txt").read_text()
+    assert "selenium" in (ROOT / "requirements-browser.txt").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    lines = ci.splitlines()
+    assert lines.index("make test") < lines.index("make test-browser") and "chromium-driver" in ci
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert "ipywidgets" in requirements and "threadpoolctl" in requirements

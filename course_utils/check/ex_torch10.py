@@ -511,6 +511,22 @@ FINISHED_SHRINK = _table([
 ])
 
 
+# Tokens: 0 <pad>, 1 <start>, 2 <end>, 3 "a", 4 "b", 5 "x", 6 "y". A beam of two finishes "a <end>"
+# (0.545 * 0.9 = 0.49) and "b x y <end>" (0.455 * 0.968**3 = 0.41): the short one is the more probable.
+# Ranked by score / ((5 + length) / 6) ** alpha, the short one still wins at alpha = 0.5 and 1, the long
+# one at alpha = 2. Counting the length without <end> makes the long one win at alpha = 1; dividing by
+# length ** alpha, at alpha = 0.5 already; ignoring alpha, or multiplying by the penalty, never.
+LENGTH_BIAS = _table([
+    [_RARE] * 7,  # after <pad> (never used)
+    [_RARE, _RARE, _RARE, 0.545, 0.455, _RARE, _RARE],  # after <start>: "a" likelier than "b"
+    [_RARE] * 7,  # after <end> (never used)
+    [_RARE, _RARE, 0.9, _RARE, _RARE, _RARE, _RARE],  # after "a": <end>
+    [_RARE, _RARE, _RARE, _RARE, _RARE, 0.968, _RARE],  # after "b": "x"
+    [_RARE, _RARE, _RARE, _RARE, _RARE, _RARE, 0.968],  # after "x": "y"
+    [_RARE, _RARE, 0.968, _RARE, _RARE, _RARE, _RARE],  # after "y": <end>
+])
+
+
 def _gru_decoder(g, V, E, H, end_bias=-1.0):
     """Random weights of notebook 10's Decoder architecture (one step at a time), as plain arrays.
     A negative end_bias makes <end> less likely, so that hypotheses grow longer than one token."""
@@ -521,9 +537,15 @@ def _gru_decoder(g, V, E, H, end_bias=-1.0):
             "out_bias": np.where(np.arange(V) == END, end_bias, g.standard_normal(V) * 0.5)}
 
 
-def _beam_case(label, decoder, hidden, beam_width, max_len):
-    return Case(label, {"decoder": decoder, "hidden": hidden, "start_id": START, "end_id": END,
-                        "beam_width": beam_width, "max_len": max_len})
+def _beam_case(label, decoder, hidden, beam_width, max_len, alpha=None):
+    args = {"decoder": decoder, "hidden": hidden, "start_id": START, "end_id": END,
+            "beam_width": beam_width, "max_len": max_len}
+    return Case(label, args if alpha is None else {**args, "alpha": alpha})
+
+
+def _beam_plan(args):
+    """The convention of a case: alpha, the length-penalty exponent, is passed only where a case sets it."""
+    return ("torch_beam_search_lp" if "alpha" in args else "torch_beam_search"), dict(args)
 
 
 def _beam_cases(rng):
@@ -542,20 +564,32 @@ def _beam_cases(rng):
                                              ("a random GRU decoder, H=1, beam width 5, max_len 6", (7, 2, 1, 5, 6))]:
         g = _seed(rng, None)
         cases.append(_beam_case(label, _gru_decoder(g, V, E, H), np.tanh(g.standard_normal((1, H))), width, max_len))
+    # the length penalty last: a search written before it was asked for is judged on the rest first
+    cases += [_beam_case(f"a decoder whose most probable hypothesis is the shorter one, beam width 2, max_len 6, "
+                         f"alpha={alpha}", {"kind": "table", "log_probs": LENGTH_BIAS}, no_state, 2, 6, alpha)
+              for alpha in (0.5, 1.0, 2.0)]
+    g = np.random.default_rng(35)
+    cases.append(_beam_case("the fixed GRU decoder, beam width 5, max_len 6, alpha=1.0 (the penalty changes the "
+                            "answer)", _gru_decoder(g, 7, 3, 4), np.tanh(g.standard_normal((1, 4))), 5, 6, 1.0))
     return cases
 
 
 def _beam_variant(kind):
     """beam_search as a learner with a given misunderstanding writes it."""
-    def search(step, hidden, start_id, end_id, beam_width, max_len):
+    def search(step, hidden, start_id, end_id, beam_width, max_len, alpha=0.0):
         import torch
 
         from course_utils.reference import beam_search
+        from course_utils.reference.seq2seq import beam_hypotheses
 
+        if kind in _PENALTY_MISTAKES:  # the right search, the finished hypotheses ranked wrongly
+            finished = beam_hypotheses(step, hidden, start_id, end_id, beam_width, max_len)
+            tokens, score = max(finished, key=lambda pair: _PENALTY_MISTAKES[kind](pair[1], len(pair[0]), alpha))
+            return tokens, (score / ((5 + len(tokens)) / 6) ** alpha if kind == "normalised score" else score)
         if kind == "greedy":
-            return beam_search(step, hidden, start_id, end_id, 1, max_len)
+            return beam_search(step, hidden, start_id, end_id, 1, max_len, alpha)
         if kind in ("with start", "without end", "probability"):
-            tokens, score = beam_search(step, hidden, start_id, end_id, beam_width, max_len)
+            tokens, score = beam_search(step, hidden, start_id, end_id, beam_width, max_len, alpha)
             if kind == "with start":
                 return [start_id] + tokens, score
             if kind == "without end":
@@ -584,19 +618,39 @@ def _beam_variant(kind):
                 hidden = hidden[parents[keep]]
         if not finished:
             finished = [(s, float(v)) for s, v in zip(sequences, scores)]
-        return max(finished, key=lambda pair: pair[1])
+        return max(finished, key=lambda pair: pair[1] / ((5 + len(pair[0])) / 6) ** alpha)
 
     def outputs(case):
-        return run_plan((search,), "torch_beam_search", dict(case.args))[0]
+        return run_plan((search,), *_beam_plan(case.args))[0]
     return outputs
 
 
+# How a learner may rank the finished hypotheses wrongly: key(score, length, alpha), the largest wins.
+_PENALTY_MISTAKES = {
+    "penalty ignored": lambda score, length, alpha: score,
+    "length without end": lambda score, length, alpha: score / ((5 + length - 1) / 6) ** alpha,
+    "length ** alpha": lambda score, length, alpha: score / length ** alpha,
+    "multiplied": lambda score, length, alpha: score * ((5 + length) / 6) ** alpha,
+    "normalised score": lambda score, length, alpha: score / ((5 + length) / 6) ** alpha,
+}
+
+
 class BeamSearchExercise(TorchExercise):
-    """beam_search(step, hidden, start_id, end_id, beam_width, max_len) -> (tokens, score), run on fixed
-    decoders built in the child from plain arrays (the ``torch_beam_search`` convention)."""
+    """beam_search(step, hidden, start_id, end_id, beam_width, max_len, alpha=0.0) -> (tokens, score), run on
+    fixed decoders built in the child from plain arrays (the ``torch_beam_search`` convention, and
+    ``torch_beam_search_lp`` for the cases with a length penalty)."""
 
     def plan(self, case):
-        return self.convention, dict(case.args)
+        return _beam_plan(case.args)
+
+    def raised(self, case, message, where=""):
+        verdict = super().raised(case, message, where)
+        if "alpha" in case.args and message.startswith("TypeError") and "7 were given" in message:
+            verdict = self.fail(case, "your code raised an error", detail=f"error: {message[:300]}",
+                                hint="beam_search takes a seventh argument, alpha, the exponent of the length "
+                                     "penalty: def beam_search(step, hidden, start_id, end_id, beam_width, "
+                                     "max_len, alpha=0.0). See the last bullet of the exercise.")
+        return verdict
 
     def tolerance(self, case, name):
         return 1e-5  # a score summed partly in float32 is still right; real mistakes are off by > 1e-2
@@ -609,7 +663,7 @@ class BeamSearchExercise(TorchExercise):
                                    or not np.array_equal(tokens, expected["tokens"])):
             got = f"{tokens.tolist()}" + (f" (score {float(score):.4f})" if score is not None else "")
             want = f"{expected['tokens'].tolist()} (score {float(expected['score']):.4f})"
-            if true is not None and true > float(expected["score"]) + 1e-9:
+            if true is not None and true > float(expected["score"]) + 1e-9 and not case.args.get("alpha"):
                 # a more probable hypothesis than this beam finds: a wider search, not a wrong one
                 return self.fail(case, "your search found a more probable hypothesis than the beam this exercise "
                                  "asks for", f"tokens: {got}, expected {want}",
@@ -655,6 +709,19 @@ CONVENTION_HINT = (
 BEAM_SEARCH = BeamSearchExercise(
     "beam_search", "torch_beam_search", "beam_search", _beam_cases, ("tokens", "score"),
     mistakes=[
+        # the length penalty's mistakes first: on the cases without alpha they give the right answer, and on
+        # the cases with it a greedy search can also return the shorter hypothesis
+        Mistake("with alpha > 0 the finished hypotheses are ranked by their length-normalised score, "
+                "score / ((5 + length) / 6) ** alpha, and yours is the one with the best plain score. Check "
+                "that alpha is used, and that the score is *divided* by the penalty: scores are negative, so "
+                "multiplying by a penalty above 1 favours short hypotheses even more.",
+                _beam_variant("penalty ignored")),
+        Mistake("the length of a hypothesis counts all its tokens, the final <end> included (its log-probability "
+                "is in the score too): len(tokens), not len(tokens) - 1.", _beam_variant("length without end")),
+        Mistake("the penalty is GNMT's, ((5 + length) / 6) ** alpha, not length ** alpha: the two rank "
+                "hypotheses differently.", _beam_variant("length ** alpha")),
+        Mistake("the length penalty only ranks the hypotheses: return the chosen one's plain score, the sum "
+                "of its log-probabilities, not the normalised one.", _beam_variant("normalised score")),
         Mistake("that is greedy decoding's answer: keep the beam_width best extensions at each step, not only "
                 "the best one.", _beam_variant("greedy")),
         Mistake("your beam stays beam_width wide after a hypothesis finishes: " + CONVENTION_HINT,
@@ -678,7 +745,8 @@ BEAM_SEARCH = BeamSearchExercise(
            "score": "the score of a hypothesis is the sum of the log-probabilities of all its tokens, the "
                     "final <end> included, each computed from the state of that hypothesis (its parent's "
                     "state, hidden[parents]); no mistake we know of gives this score.",
-           "crash": "step takes tokens as a 1-D int64 tensor (B,), the last token of each live hypothesis, "
+           "crash": "beam_search takes seven arguments, the last one alpha (0.0 by default). step takes tokens "
+                    "as a 1-D int64 tensor (B,), the last token of each live hypothesis, "
                     "and hidden (B, H), one row per hypothesis: at the first step torch.tensor([start_id]) and "
                     "the given hidden (1, H); later the kept hypotheses' last tokens and their parents' states, "
                     "hidden[parents]."},

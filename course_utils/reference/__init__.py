@@ -58,6 +58,14 @@ _TORCH.update({name: "seq2seq" for name in
                 "AdditiveAttention", "AttentionDecoder")})
 
 
+# Notebook 13 (image captioning): the loss from the image's initial state, sampling, grid attention.
+_TORCH.update({name: "captioning" for name in ("caption_loss", "sample_caption", "GridAttention")})
+
+# Notebook 12 (speech recognition with CTC): the CTC loss, greedy decoding, the acoustic model, the error rate.
+_TORCH.update({name: "ctc" for name in
+               ("ctc_loss", "ctc_greedy_decode", "AcousticModel", "edit_distance", "error_rate")})
+
+
 __all__ = [
     "sigmoid", "softmax", "numerical_gradient", "clip_grad_norm", "gradient_norm_by_lag",
     "rnn_step_forward", "rnn_forward", "temporal_affine_forward",
@@ -68,3 +76,7 @@ __all__ = [
     "gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward",
     "adam_step",
 ]
+
+
+# Notebook 14 (session-based recommendation): session-parallel batches, Recall@k and MRR@k, the training step.
+_TORCH.update({name: "sessions" for name in ("session_parallel_batches", "recall_mrr_at_k", "session_train_step")})

@@ -95,9 +95,14 @@ def greedy_decode(encoder: nn.Module, decoder: nn.Module, src: torch.Tensor, src
     return outputs
 
 
-def beam_search(step: Callable, hidden: torch.Tensor, start_id: int, end_id: int, beam_width: int,
-                max_len: int) -> tuple[list[int], float]:
-    """The most probable output sequence that a beam of width ``beam_width`` finds.
+def length_penalty(length: int, alpha: float) -> float:
+    """GNMT's length penalty (Wu et al., 2016): ((5 + length) / 6) ** alpha; 1 when alpha = 0."""
+    return ((5 + length) / 6) ** alpha
+
+
+def beam_hypotheses(step: Callable, hidden: torch.Tensor, start_id: int, end_id: int, beam_width: int,
+                    max_len: int) -> list[tuple[list[int], float]]:
+    """The hypotheses that a beam of width ``beam_width`` finishes, as (tokens, score) pairs.
 
     step(tokens int (B,), hidden (B, H)) -> (log_probs (B, V), hidden (B, H)): one decoder
     step for B hypotheses at once. hidden: (1, H), the state to start from.
@@ -107,8 +112,8 @@ def beam_search(step: Callable, hidden: torch.Tensor, start_id: int, end_id: int
     ``beam_width - len(finished)`` extensions are kept: an extension that ends with end_id is
     finished and leaves the beam, which shrinks by one (as in Jurafsky and Martin's *Speech
     and Language Processing*). The search stops when the beam is empty or after max_len
-    steps. Returns the tokens (without <start>, with the final <end> if any) and the score of
-    the best finished hypothesis, or of the best live one if none finished.
+    steps. Returns, for every finished hypothesis (or every live one if none finished), its
+    tokens (without <start>, with the final <end> if any) and its score.
     """
     sequences: list[list[int]] = [[]]  # the live hypotheses' tokens so far
     scores = torch.zeros(1, dtype=hidden.dtype, device=hidden.device)  # (B,): their scores
@@ -136,7 +141,19 @@ def beam_search(step: Callable, hidden: torch.Tensor, start_id: int, end_id: int
         tokens, scores, hidden = next_tokens[keep], top_scores[keep], hidden[parents[keep]]
     if not finished:
         finished = [(sequence, float(score)) for sequence, score in zip(sequences, scores)]
-    return max(finished, key=lambda pair: pair[1])
+    return finished
+
+
+def beam_search(step: Callable, hidden: torch.Tensor, start_id: int, end_id: int, beam_width: int,
+                max_len: int, alpha: float = 0.0) -> tuple[list[int], float]:
+    """The best hypothesis that a beam of width ``beam_width`` finds (see beam_hypotheses).
+
+    alpha: the hypotheses are ranked by ``score / length_penalty(len(tokens), alpha)`` (GNMT's
+    length normalisation, ``len(tokens)`` counting the final <end>); the returned score is still
+    the plain sum of log-probabilities. alpha = 0 ranks by the score itself.
+    """
+    finished = beam_hypotheses(step, hidden, start_id, end_id, beam_width, max_len)
+    return max(finished, key=lambda pair: pair[1] / length_penalty(len(pair[0]), alpha))
 
 
 class AdditiveAttention(nn.Module):
