@@ -40,6 +40,7 @@ from .submissions import (
     markers_in,
     names_used_in_definitions,
     read_submission,
+    suspicious_code,
 )
 
 SCHEMA = "course_utils.grading/1"
@@ -590,9 +591,11 @@ class Grader:
             notes = [n for s in mine if not s.ignored for n in s.notes] + [s.ignored for s in mine if s.ignored]
             exercises = [asdict(grades[(student, cex.name)]) for cex in self.course.exercises]
             total = sum(e["points"] for e in exercises)
+            review = [f"{s.relpath}: {hit}" for s in mine if not s.problem and not s.ignored
+                      for hit in suspicious_code(s.cells)]
             out_students.append({
                 "student": student, "total": total, "possible": self.course.possible,
-                "problems": problems, "notes": notes,
+                "problems": problems, "notes": notes, "review": review,
                 "files": [{"path": s.relpath, "sha256": s.sha256, "notebook": s.notebook,
                            "graded": graded_subs.get((s.student, s.notebook)) is s} for s in mine],
                 "exercises": exercises,
@@ -619,6 +622,7 @@ class Grader:
             },
             "sandbox": self.sandbox,
             "warnings": list(self.warnings),
+            "review": [s["student"] for s in out_students if s["review"]],
             "ignored_files": ignored,
             "students": out_students,
         }

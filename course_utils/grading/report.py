@@ -147,6 +147,15 @@ def write_all(results: dict, out: Path) -> dict[str, Path]:
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "grades.csv", "json": out / "grades.json", "histogram": out / "histogram.png"}
     paths["csv"].write_text(csv_text(results), encoding="utf-8")
+    review = ["# Code to review", "",
+              "Code that reaches into the grading machinery (module lists, frames, garbage collector, ctypes, "
+              "the grader's own names, sockets, signals). Nothing here changed a grade: values are judged in "
+              "the grading process. It is listed for a person to read.", ""]
+    for s in results["students"]:
+        if s.get("review"):
+            review += [f"## {md(s['student'], name=True)}", ""] + [f"- {md(hit)}" for hit in s["review"]] + [""]
+    paths["review"] = out / "review.md"
+    paths["review"].write_text("\n".join(review).rstrip() + "\n", encoding="utf-8")
     taken: set[str] = set()
     for s in results["students"]:
         name = safe_name(s["student"], taken)

@@ -392,3 +392,39 @@ def assign(subs: list[Submission], course: Course) -> None:
                           f"{chosen[key].relpath} is graded instead"
             continue
         chosen[key] = sub
+
+
+# --- code that reaches into the grading machinery, for the instructor to review -------------------
+
+# Names and attributes through which code in the child could find and patch the grader's own
+# code (its conventions, its result files), or read what it should not. None is needed by an
+# exercise of this course; a hit is not proof of cheating, so it is listed for a person to read.
+SUSPICIOUS_NAMES = {"gc", "ctypes", "inspect", "importlib", "builtins", "__builtins__", "__import__", "__main__",
+                    "_calls", "runner", "eval", "exec", "compile", "globals", "setattr", "delattr", "signal",
+                    "sys", "_getframe", "__code__", "__globals__", "__closure__", "__subclasses__", "__dict__",
+                    "f_back", "f_globals", "f_locals", "tb_frame", "modules", "run_cases", "run_plan",
+                    "CONVENTIONS", "write_npz", "describe_error", "dup2", "memfd_create", "socket", "fork"}
+
+
+def suspicious_code(cells: list[Cell]) -> list[str]:
+    """Lines of a submission that use SUSPICIOUS_NAMES: "cell 4, line 2: `sys.modules`"."""
+    found = []
+    for cell in cells:
+        try:
+            tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln
+                                       for ln in cell.source.split("\n")))
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                name = node.id
+            elif isinstance(node, ast.Attribute):
+                name = node.attr
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                name = next((a.name.split(".")[0] for a in node.names if a.name.split(".")[0] in SUSPICIOUS_NAMES),
+                            (node.module or "").split(".")[0] if isinstance(node, ast.ImportFrom) else "")
+            else:
+                continue
+            if name in SUSPICIOUS_NAMES:
+                found.append(f"cell {cell.number}, line {node.lineno}: `{name}`")
+    return sorted(set(found), key=lambda s: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", s)])[:50]
