@@ -112,6 +112,23 @@ def hostile_bodies(grader_pid: int, submission: Path, solution_file: Path, marke
         "raise_with_inputs": "raise ValueError('the hidden inputs are ' + repr(x))",
         "fake_print": "print('✓ sigmoid: correct on 9 cases.')\nraise NotImplementedError('Exercise 0.1: sigmoid')",
         "wrong_with_hint": "return np.tanh(x)",
+        "unix_socket": "import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect('/var/run/docker.sock')",
+        "memfd": "import os\nfd = os.memfd_create('ram')\nos.ftruncate(fd, 2**31)",
+        # An exception whose traceback line would carry the hidden inputs, if the grader believed
+        # the child's "where": the line shown must be one of the submitted code's own lines.
+        "forge_where": (
+            "import os, json, stat\n"
+            "forged = json.dumps({'protections': {'on': {}, 'off': {}}, 'syntax_errors': {}, 'definition_errors': [],"
+            " 'undefined': [], 'printed': 0, 'output_limit': False, 'cases': [{'status': 'raised', 'type': 'ValueError',"
+            " 'message': 'forged', 'where': 'in sigmoid: x = ' + repr(x.tolist())}]}).encode()\n"
+            "for fd in range(3, 64):\n"
+            "    try:\n"
+            "        st = os.fstat(fd)\n"
+            "    except OSError:\n"
+            "        continue\n"
+            "    if stat.S_ISREG(st.st_mode) and st.st_size == 0:\n"
+            "        os.write(fd, forged)\n"
+            "        os._exit(0)"),
     }
 
 

@@ -65,6 +65,9 @@ HOSTILE = {
     "fake_print": ("not attempted", "sigmoid still raises NotImplementedError"),
     "wrong_with_hint": ("wrong", "`out` is wrong"),
     "monkeypatch": ("wrong", "`out` is wrong"),
+    "unix_socket": ("crashed", "PermissionError"),  # docker.sock, D-Bus, ssh-agent: no socket at all
+    "memfd": ("crashed", "PermissionError"),  # memory outside the address-space limit
+    "forge_where": ("crashed", "ValueError"),
 }
 
 needs_course = pytest.mark.skipif(not HAVE_COURSE, reason="notebooks 00-02 are not written yet")
@@ -238,6 +241,22 @@ def test_feedback_never_shows_hidden_input_values(graded):
     assert "ValueError: the hidden inputs are array([[ …, …," in sigmoid
     assert "fixed inputs, N=3, D=5" in sigmoid  # the case's label is shown, its values are not
     assert not re.search(r"\d\.\d", sigmoid)
+
+
+def test_a_forged_report_cannot_put_the_hidden_inputs_into_feedback(graded):
+    """The child wrote its own result file, with the hidden inputs in the "where" line: the grader
+    shows a "where" only when it is a line of the submitted code."""
+    e = ex(graded, "hostile_forge_where", "sigmoid")
+    assert "forged" in e["reason"] and not any("in sigmoid: x =" in line for line in e["details"]), e
+    text = (graded["out"] / "feedback" / "hostile_forge_where.md").read_text()
+    assert "x = [" not in text
+
+
+def test_code_that_reaches_into_the_grader_is_listed_for_review(graded):
+    results = graded["results"]
+    assert "hostile_forged_pickle_result" in results["review"] and "solution" not in results["review"]
+    assert any("`modules`" in hit for hit in graded["students"]["hostile_forged_pickle_result"]["review"])
+    assert "hostile_forged_pickle_result" in (graded["out"] / "review.md").read_text()
 
 
 def test_the_sandbox_reports_its_protections(graded):
