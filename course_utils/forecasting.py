@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tqdm import tqdm  # text progress bars: they work in Jupyter, in saved notebooks and in terminals
+from .progress import tqdm  # a widget in Jupyter, text in terminals and in saved notebooks
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # windows (N, W, D) -> next values (N, D)
 

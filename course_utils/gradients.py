@@ -13,7 +13,7 @@ import numpy as np
 
 from course_utils import reference as ref
 
-from tqdm import tqdm  # text progress bars: they work in Jupyter, in saved notebooks and in terminals
+from .progress import tqdm  # a widget in Jupyter, text in terminals and in saved notebooks
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
