@@ -1566,11 +1566,12 @@ def test_backward_stub_after_a_finished_forward_is_not_attempted(exercise):
 
 
 @pytest.mark.parametrize("exercise", NAMES)
-def test_public_check_of_a_stub_prints_not_attempted_and_does_not_raise(exercise, capsys):
-    result = getattr(check, exercise)(*[stub(f) for f in EXERCISES[exercise].funcs])
+def test_public_check_of_a_stub_prints_not_attempted_and_stops_run_all(exercise, capsys):
+    with pytest.raises(check.NotAttemptedYet) as raised:
+        getattr(check, exercise)(*[stub(f) for f in EXERCISES[exercise].funcs])
     out = capsys.readouterr().out
-    assert not result
-    assert "not attempted yet" in out
+    assert "not attempted yet" in out and out.count("\n") == 1
+    assert isinstance(raised.value, AssertionError) and len(raised.value._render_traceback_()) == 1
 
 
 @pytest.mark.parametrize("exercise", NAMES)

@@ -278,10 +278,10 @@ def _stub(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_stub_is_not_attempted_and_the_public_check_does_not_raise(name, capsys):
-    result = getattr(check, name)(_stub(name))
+def test_a_stub_is_not_attempted_and_the_public_check_stops_run_all(name, capsys):
+    with pytest.raises(check.NotAttemptedYet):
+        getattr(check, name)(_stub(name))
     out = capsys.readouterr().out
-    assert not result and result.status == "not attempted"
     assert out.startswith("○") and f"{name}: not attempted yet" in out
 
 

@@ -1,4 +1,5 @@
-"""Every student notebook runs: each check reports "not attempted yet" and nothing else fails.
+"""Every student notebook runs: each check reports "not attempted yet" in one line and stops
+"Run All" there (NotAttemptedYet, shown as one line), and nothing else fails.
 
 Student notebooks raise NotImplementedError in every exercise, so cells that use an
 exercise fail too. Those failures are expected; any other error is a defect of the
@@ -54,7 +55,9 @@ def test_student_notebook_reports_not_attempted(path):
         errors = errors_of(cell)
         if CHECK_CALL.search(cell.source):
             checks += 1
-            assert not errors, f"a check cell raised {errors[0].ename}: {errors[0].evalue} in {where}"
+            # Run All stops here: one line of verdict, then NotAttemptedYet shown in one line
+            assert [e.ename for e in errors] == ["NotAttemptedYet"], f"check cell errors {errors} in {where}"
+            assert len(errors[0].traceback) == 1, f"more than one line of error in {where}"
             assert "not attempted yet" in text_of(cell), f"no 'not attempted yet' in {where}"
             continue
         for err in errors:

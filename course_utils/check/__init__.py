@@ -20,7 +20,7 @@ import importlib
 import pkgutil
 from typing import Callable
 
-from ._core import CheckFailed, Verdict
+from ._core import CheckFailed, NotAttemptedYet, Verdict
 from ._exercise import Exercise
 
 # Every module ``ex_*.py`` of this package lists its exercises in a module-level ``EXERCISES``;
@@ -48,7 +48,8 @@ def _make_check(ex: Exercise) -> Callable[..., Verdict]:
     check.__doc__ = (
         f"Check your `{ex.name}`: call as check.{ex.name}({args}).\n\n"
         "Prints one line when it is right and returns a truthy Verdict; otherwise prints what is\n"
-        "wrong, with a hint, and raises CheckFailed (an AssertionError)."
+        "wrong, with a hint, and raises CheckFailed (an AssertionError); an exercise not written yet\n"
+        "prints one line and raises NotAttemptedYet (a CheckFailed), so that Run All stops there."
     )
     return check
 
@@ -66,4 +67,4 @@ def demo(name: str, *funcs: Callable) -> Verdict:
 for _name, _ex in EXERCISES.items():
     globals()[_name] = _make_check(_ex)
 
-__all__ = ["CheckFailed", "EXERCISES", "Verdict", "demo", *EXERCISES]
+__all__ = ["CheckFailed", "EXERCISES", "NotAttemptedYet", "Verdict", "demo", *EXERCISES]

@@ -129,13 +129,21 @@ def matches(outputs: dict, candidate: dict, tol: float) -> bool:
         return False
 
 
+class NotAttemptedYet(CheckFailed):
+    """Raised by a check whose exercise is still a stub, after its one line: "Run All" stops at
+    the first exercise left to do (instead of failing further down, in the cells that use it),
+    and a test cell built on the check fails. Jupyter shows one line for it, like CheckFailed."""
+
+
 def report(verdict: Verdict, quiet: bool = False) -> Verdict:
-    """Print a verdict; raise CheckFailed if the exercise is wrong."""
+    """Print a verdict; raise CheckFailed if the exercise is wrong, NotAttemptedYet if it is a stub."""
     __tracebackhide__ = True
     if not quiet:
         print(verdict.message)
     if verdict.status in ("wrong", "error"):
         stop(f"{verdict.exercise} is not right yet: see the explanation above.")
+    if verdict.status == "not attempted":
+        raise NotAttemptedYet(f"Run All stops here: write {verdict.exercise} above, then run this cell again.")
     return verdict
 
 
