@@ -9,6 +9,7 @@ saved notebook shows as ordinary output, the last state of each bar only.
 """
 from __future__ import annotations
 
+import io
 import os
 import sys
 
@@ -24,12 +25,23 @@ if text_mode():
     from tqdm.std import tqdm as _std_tqdm
 
     class tqdm(_std_tqdm):  # noqa: N801 - the name everyone knows
-        """tqdm's text bar, on stdout (saved notebooks show stderr on a red background)."""
+        """tqdm's text bar, printed once, in its final state, on stdout when it closes: a saved
+        notebook holds one line per bar (not one output per refresh), and nothing on stderr,
+        which notebooks show on a red background."""
 
         def __init__(self, *args, **kwargs):
-            kwargs.setdefault("file", sys.stdout)
+            kwargs["file"] = io.StringIO()  # nothing is drawn while it runs
+            kwargs["mininterval"] = float("inf")
             kwargs.setdefault("ascii", False)
             super().__init__(*args, **kwargs)
+
+        def close(self):
+            if not self.disable:
+                line = self.format_meter(**self.format_dict)
+                super().close()
+                print(line, file=sys.stdout, flush=True)
+            else:
+                super().close()
 else:
     from tqdm.auto import tqdm  # noqa: F401 - re-exported
 

@@ -113,8 +113,10 @@ def generate_sessions(n_sessions: int, seed: int = 0, config: SessionConfig | No
     shared_succ = g.integers(0, M, size=(S, K, c.shared_successors))  # (S, K, n), within group k
     shared_succ_w = _popularity(c.shared_successors, 0.7)
     d = np.random.default_rng([seed, 1])  # the draws of the sessions themselves
-    sessions, intents = [], d.choice(K, size=n_sessions, p=intent_p)
-    for k in intents:
+    sessions, intents = [], []
+    for _ in range(n_sessions):
+        k = d.choice(K, p=intent_p)
+        intents.append(k)
         def popular():
             return k * M + perm[k, d.choice(M, p=item_p)]
         s = [popular()]
@@ -134,7 +136,7 @@ def generate_sessions(n_sessions: int, seed: int = 0, config: SessionConfig | No
             s.append(int(nxt))
         sessions.append(s)
     shared = np.arange(I) >= K * M
-    return from_lists(sessions, I, intents, shared)
+    return from_lists(sessions, I, np.array(intents, dtype=np.int64), shared)
 
 
 # --- a real clicks file -----------------------------------------------------------------------

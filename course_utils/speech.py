@@ -209,8 +209,9 @@ def length_batches(data: SpeechData, batch_size: int, rng: np.random.Generator) 
 
 def train(model, data: SpeechData, steps: int = 200, seconds: float = 60.0, batch_size: int = 32,
           lr: float = 3e-3, max_norm: float = 1.0, seed: int = 0) -> dict:
-    """Train ``model`` with ``nn.CTCLoss`` and Adam for ``steps`` steps, or until ``seconds`` of
-    wall-clock time have passed, whichever comes first.
+    """Train ``model`` with ``nn.CTCLoss`` and Adam for ``steps`` steps, or until this process has
+    used ``seconds`` of CPU time, whichever comes first. (CPU time, not the clock: on a quiet machine
+    with one thread they are the same, and on a busy one the clock counts other programs' turns too.)
 
     Returns {"losses": the loss of every step, "seconds": the wall-clock time spent, "cpu_seconds":
     the CPU time of this process meanwhile, "steps": the number of steps taken}.
@@ -223,7 +224,7 @@ def train(model, data: SpeechData, steps: int = 200, seconds: float = 60.0, batc
     rng, losses = np.random.default_rng(seed), []
     start, cpu = time.perf_counter(), time.process_time()
     model.train()
-    while len(losses) < steps and time.perf_counter() - start < seconds:
+    while len(losses) < steps and time.process_time() - cpu < seconds:
         for index in length_batches(data, batch_size, rng):
             x, lengths, y, y_lengths = batch(data, index)
             log_probs = model(x, lengths)  # (N, T, C)
@@ -233,7 +234,7 @@ def train(model, data: SpeechData, steps: int = 200, seconds: float = 60.0, batc
             nn.utils.clip_grad_norm_(model.parameters(), max_norm)
             optimizer.step()
             losses.append(loss.item())
-            if len(losses) >= steps or time.perf_counter() - start >= seconds:
+            if len(losses) >= steps or time.process_time() - cpu >= seconds:
                 break
     model.eval()
     return {"losses": losses, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
@@ -253,6 +254,47 @@ def predict(model, data: SpeechData, decode: Callable, batch_size: int = 64) -> 
             first = log_probs if first is None else first
             hyps += [list(map(int, h)) for h in decode(log_probs, lengths.numpy())]
     return hyps, first
+
+
+def edit_operations(ref: Sequence[int], hyp: Sequence[int]) -> list[tuple[str, int, int]]:
+    """One cheapest way to turn ``ref`` into ``hyp``: a list of ("sub", r, h), ("del", r, -1) and
+    ("ins", -1, h), the labels concerned (matches are left out)."""
+    R, H = len(ref), len(hyp)
+    d = np.zeros((R + 1, H + 1), dtype=int)
+    d[:, 0], d[0, :] = np.arange(R + 1), np.arange(H + 1)
+    for i in range(1, R + 1):
+        for j in range(1, H + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+    ops, i, j = [], R, H
+    while i or j:
+        if i and j and d[i, j] == d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+            if ref[i - 1] != hyp[j - 1]:
+                ops.append(("sub", int(ref[i - 1]), int(hyp[j - 1])))
+            i, j = i - 1, j - 1
+        elif i and d[i, j] == d[i - 1, j] + 1:
+            ops.append(("del", int(ref[i - 1]), -1))
+            i -= 1
+        else:
+            ops.append(("ins", -1, int(hyp[j - 1])))
+            j -= 1
+    return ops[::-1]
+
+
+def error_table(references: Sequence[Sequence[int]], hypotheses: Sequence[Sequence[int]]) -> str:
+    """The errors of a test set by kind and sound, most frequent first, as text."""
+    from collections import Counter
+
+    counts = Counter()
+    for r, h in zip(references, hypotheses):
+        for kind, a, b in edit_operations(r, h):
+            counts[{"sub": f"{SYMBOLS[a]} heard as {SYMBOLS[b]}", "del": f"{SYMBOLS[a]} missed",
+                    "ins": f"{SYMBOLS[b]} inserted"}[kind]] += 1
+    totals = Counter()
+    for key, n in counts.items():
+        totals["substitutions" if "heard as" in key else "deletions" if "missed" in key else "insertions"] += n
+    lines = [", ".join(f"{k}: {totals[k]}" for k in ("substitutions", "deletions", "insertions"))]
+    lines += [f"  {n:3d} x {key}" for key, n in counts.most_common(8)]
+    return "\n".join(lines)
 
 
 # --- a real dataset: a folder of labelled WAV files ------------------------------------------

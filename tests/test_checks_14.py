@@ -128,6 +128,18 @@ def metrics_arrays(scores, targets, k):
 
 wrong("recall_mrr_at_k", metrics_arrays, "two plain numbers", "has the wrong shape")
 
+
+def metrics_top_k(scores, targets, k):
+    """The top k by np.argsort (its default sort), then where the target is in them: ties in arbitrary order."""
+    top = np.argsort(-scores, axis=1)[:, :k]
+    hit = top == targets[:, None]
+    rank = hit.argmax(axis=1) + 1
+    return hit.any(axis=1).mean(), np.where(hit.any(axis=1), 1 / rank, 0).mean()
+
+
+wrong("recall_mrr_at_k", metrics_top_k, "come from a sort")
+
+
 # --- 14.3 session_train_step ---------------------------------------------------------------------
 
 
@@ -164,7 +176,7 @@ for kind, hint, output in [("no reset", "was not reset where a new session start
                            ("inverted", "the mask is inverted", "loss_1"), ("zeros", "at every step", "loss_1"),
                            ("reset after", "reset after the step", "loss_1"),
                            ("no zero_grad", "optimizer.zero_grad()", "weights_2"),
-                           ("step first", "must come after loss.backward()", "weights_1"),
+                           ("step first", "call optimizer.step() after loss.backward()", "weights_1"),
                            ("sum", "the sum over the B lanes", "loss_1"), ("softmax", "on probabilities", "loss_1"),
                            ("nll", "F.nll_loss expects log-probabilities", "loss_1"),
                            ("old hidden", "the one the model read", "hidden_1")]:
@@ -182,7 +194,17 @@ def train_step_not_detached(model, optimizer, inputs, targets, starts, hidden):
     return loss.item(), hidden
 
 
+def train_step_no_optimizer_step(model, optimizer, inputs, targets, starts, hidden):
+    hidden = hidden * (~starts).unsqueeze(1)
+    logits, hidden = model(inputs, hidden)
+    loss = F.cross_entropy(logits, targets)
+    optimizer.zero_grad()
+    loss.backward()
+    return loss.item(), hidden.detach()
+
+
 wrong("session_train_step", train_step_not_detached, "return hidden.detach()", "backward through the graph")
+wrong("session_train_step", train_step_no_optimizer_step, "is it missing", output="weights_1")
 
 STUBS = {"session_parallel_batches": batches_stub, "recall_mrr_at_k": metrics_stub,
          "session_train_step": train_step_stub}

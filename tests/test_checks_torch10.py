@@ -713,3 +713,30 @@ def test_the_loss_check_uses_the_notebook_modules_signatures_and_the_reference_m
     decoded = ref.greedy_decode(model.encoder, model.decoder, batch.src, batch.src_lengths, 1, 2, 11)
     tokens, _ = model.greedy_decode(batch, 11)
     assert [data.tgt_vocab.decode(d + [2]) for d in decoded] == [data.tgt_vocab.decode(t) for t in tokens]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the grader's sandbox is Linux's")
+def test_the_grader_gives_notebook_10s_solution_full_marks_and_its_hand_out_zero(tmp_path):
+    """The real notebook: solutions/10_seq2seq.ipynb gets every point (beam_search's length-penalty cases
+    included, through the torch_beam_search_lp convention), notebooks/10_seq2seq.ipynb none."""
+    grading = pytest.importorskip("course_utils.grading")
+    import grading_corpus as corpus
+    from conftest import NOTEBOOKS, SOLUTIONS
+
+    name = "10_seq2seq.ipynb"
+    if not (NOTEBOOKS / name).exists():
+        pytest.skip("no hand-out generated yet")
+    solutions, subs = tmp_path / "solutions", tmp_path / "subs"
+    corpus.write(corpus.load(SOLUTIONS / name), solutions / name)
+    corpus.write(corpus.load(SOLUTIONS / name), subs / "instructor" / name)
+    corpus.write(corpus.load(NOTEBOOKS / name), subs / "hand_out" / name)
+    results = grading.grade(subs, tmp_path / "out", grading.Options(
+        solutions=solutions, seed="test-seed", jobs=2, progress=False,
+        limits=grading.Limits(wall=120, cpu=120, memory=2048 << 20)))
+    students = {s["student"]: s for s in results["students"]}
+    graded = {e["exercise"]: e["status"] for e in students["instructor"]["exercises"]}
+    assert graded == {n: "passed" for n in ("Encoder", "Decoder", "teacher_forcing_loss", "greedy_decode",
+                                            "beam_search")}, json.dumps(students["instructor"], indent=1)[:3000]
+    assert students["instructor"]["total"] == 12
+    assert students["hand_out"]["total"] == 0
+    assert {e["status"] for e in students["hand_out"]["exercises"]} == {"not attempted"}

@@ -145,13 +145,15 @@ def _sample_case(label, seed, N, max_len, sizes=(4, 3, 3, 4, 7), end_bias=0.0):
 # Seeds chosen so that, with the reference: the captions differ from image to image, one of them
 # never produces <end> within max_len, the others end at different steps, and after <end> the model
 # would go on with other words (see tests/test_checks_13.py, which proves these properties).
-SAMPLE_SEEDS = {"fixed": 1, "one": 5, "long": 12}
+SAMPLE_SEEDS = {"fixed": 49, "one": 5, "long": 18, "all end": 22}
 
 
 def _sample_cases(rng):
     return [_sample_case("a fixed model, N=5 images, max_len=6", SAMPLE_SEEDS["fixed"], 5, 6),
             _sample_case("a fixed model, one image (N=1), max_len=4", SAMPLE_SEEDS["one"], 1, 4),
-            _sample_case("a fixed model, N=6, V=9, H=5, max_len=8", SAMPLE_SEEDS["long"], 6, 8, (6, 4, 3, 5, 9))]
+            _sample_case("a fixed model, N=6, V=9, H=5, max_len=8", SAMPLE_SEEDS["long"], 6, 8, (6, 4, 3, 5, 9)),
+            _sample_case("a fixed model on which every caption ends, at different steps, N=3, max_len=8",
+                         SAMPLE_SEEDS["all end"], 3, 8, end_bias=1.5)]
 
 
 def _sample_variant(kind):

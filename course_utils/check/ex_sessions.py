@@ -162,6 +162,9 @@ def _metric_variant(kind):
         elif kind == "argsort":
             order = np.argsort(-scores, axis=1, kind="stable")
             rank = 1 + np.argmax(order == targets[:, None], axis=1)
+        elif kind == "argsort quicksort":
+            order = np.argsort(-scores, axis=1)
+            rank = 1 + np.argmax(order == targets[:, None], axis=1)
         elif kind == "argsort reversed":
             order = np.argsort(scores, axis=1)[:, ::-1]
             rank = 1 + np.argmax(order == targets[:, None], axis=1)
@@ -195,6 +198,7 @@ METRICS = TorchExercise(
                 "the target's favour.", _run_variant(_metric_variant("ties"), "")),
         Mistake(ARGSORT, _run_variant(_metric_variant("argsort"), "")),
         Mistake(ARGSORT, _run_variant(_metric_variant("argsort reversed"), "")),
+        Mistake(ARGSORT, _run_variant(_metric_variant("argsort quicksort"), "")),
         Mistake("the ranks start at 0: the best-ranked target has rank 1, so a target is within the top k when "
                 "its rank is <= k.", _run_variant(_metric_variant("zero-based"), "")),
         Mistake("MRR@k counts 1 / rank for every target: a target ranked below k counts 0 (it is not in the "
@@ -311,8 +315,8 @@ STEP = _StepExercise(
                 "*reads* in the lanes where a new session starts now.", _train_variant("reset after")),
         Mistake("the gradients of the earlier steps were added to this step's: call optimizer.zero_grad() "
                 "before loss.backward() at every step.", _train_variant("no zero_grad")),
-        Mistake("the weights are not updated by this step's gradients: optimizer.step() must come after "
-                "loss.backward().", _train_variant("step first")),
+        Mistake("the weights were not changed by this step's gradients: call optimizer.step() after "
+                "loss.backward() (is it missing, or called before it?).", _train_variant("step first")),
         Mistake("the loss is the sum over the B lanes: take their mean (F.cross_entropy's default), so that the "
                 "step size does not depend on the batch size.", _train_variant("sum")),
         Mistake("the loss was computed on probabilities (a softmax before F.cross_entropy): F.cross_entropy "

@@ -335,12 +335,49 @@ def describe_error(e: BaseException, calls=None) -> dict:
             "memory": isinstance(e, MemoryError), "output_limit": isinstance(e, OutputLimitExceeded)}
 
 
-def define(cells: list[dict], namespace: dict, budget: dict | None = None) -> tuple[dict, list]:
+def loaded_names(node: ast.AST) -> set[str]:
+    """The names a statement reads; for a function, less its own arguments and local variables."""
+    loads = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        args = node.args
+        local = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+        local |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+        local |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        globals_ = {name for n in ast.walk(node) if isinstance(n, (ast.Global, ast.Nonlocal)) for name in n.names}
+        loads -= local - globals_
+    return loads
+
+
+def needed_statements(trees: list[ast.Module], funcs: list[str]) -> set[int]:
+    """The top-level statements that can matter to the exercise: imports and definitions, and the
+    statements that assign a name that the functions and classes use (a helper constant, an alias,
+    a lambda), or that such a statement uses in turn. Plots, checks, prints and experiments at
+    the top level assign nothing the exercise reads, and are not run at all."""
+    statements = [node for tree in trees for node in tree.body if kept(node)]
+    needed = set(funcs)
+    for node in statements:
+        if isinstance(node, DEFINITIONS):
+            needed |= loaded_names(node)
+    chosen = {id(node) for node in statements if isinstance(node, DEFINITIONS)}
+    changed = True
+    while changed:
+        changed = False
+        for node in statements:
+            if id(node) not in chosen and set(assigned_names(node)) & needed:
+                chosen.add(id(node))
+                needed |= loaded_names(node)
+                changed = True
+    return chosen
+
+
+def define(cells: list[dict], namespace: dict, budget: dict | None = None,
+           funcs: list[str] | None = None) -> tuple[dict, list]:
     """Run the kept statements of every cell, in order; one failure stops only itself.
 
-    Each statement may run ``budget["statement"]`` seconds, and all of them together
-    ``budget["total"]``; past that a statement is stopped and skipped (what defines a function
-    takes no time, so definitions always run)."""
+    With ``funcs`` (the names the exercise calls), only the statements that can matter to them
+    run (``needed_statements``). Each statement may run ``budget["statement"]`` seconds, and all
+    of them together ``budget["total"]``; past that a statement is stopped and skipped (imports
+    and definitions are never interrupted)."""
     import linecache
 
     budget = budget or {"statement": 1.0, "total": 3.0}
@@ -350,20 +387,21 @@ def define(cells: list[dict], namespace: dict, budget: dict | None = None) -> tu
         raise StatementBudget()
 
     signal.signal(signal.SIGALRM, out_of_time)
-    syntax, errors = {}, []
+    syntax, errors, parsed = {}, [], []
     for cell in cells:
         name = cell.get("filename") or f"<cell {cell['cell']}>"
         source = strip_magics(cell["source"])
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # for tracebacks
         try:
-            tree = ast.parse(source, filename=name)
+            parsed.append((cell, name, ast.parse(source, filename=name)))
         except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
             line = getattr(e, "lineno", None)
             syntax[str(cell["cell"])] = {"type": type(e).__name__, "message": getattr(e, "msg", str(e)),
                                          "line": line}
-            continue
+    chosen = needed_statements([tree for _, _, tree in parsed], funcs) if funcs is not None else None
+    for cell, name, tree in parsed:
         for node in tree.body:
-            if not kept(node):
+            if not kept(node) or (chosen is not None and id(node) not in chosen):
                 continue
             # Imports and definitions run without a budget: interrupting an import halfway (torch
             # takes seconds on a busy machine) would leave a broken module behind.
@@ -566,7 +604,7 @@ def inner(jobdir: str, job: dict, report: Protections, namespaces: str, started:
     for cell in job["cells"]:  # given code is not the learner's: tracebacks skip it
         if cell.get("given"):
             cell["filename"] = os.path.join(jobdir, "in", "given.py")
-    syntax, errors = define(job["cells"], namespace, job.get("budget"))
+    syntax, errors = define(job["cells"], namespace, job.get("budget"), list(job["funcs"]))
     result.update(syntax_errors=syntax, definition_errors=errors)
     result["undefined"] = [n for n in job["funcs"] if not callable(namespace.get(n))]
     if not result["undefined"] and not sink.exceeded:
