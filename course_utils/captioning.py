@@ -166,11 +166,11 @@ def fixed_cnn_features(images: torch.Tensor, channels: int = 64, seed: int = 123
 
 
 class GlobalEncoder(nn.Module):
-    """The image as one vector: grid (N, L, F0) -> features (N, F) = relu(Linear(the L * F0 numbers))."""
+    """The image as one vector: grid (N, L, F0) -> features (N, F) = tanh(Linear(the L * F0 numbers))."""
 
     def __init__(self, grid_size: int = 16, grid_features: int = 64, feature_size: int = 64):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(grid_size * grid_features, feature_size), nn.ReLU())
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(grid_size * grid_features, feature_size), nn.Tanh())
 
     def forward(self, grid):
         return self.net(grid)
