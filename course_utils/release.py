@@ -28,7 +28,19 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
+
+
+class _Nbformat:
+    """nbformat, imported on first use: the grader imports this module for its exercise markers,
+    and importing nbformat (through jsonschema) costs seconds of CPU."""
+
+    def __getattr__(self, name):
+        import nbformat
+
+        return getattr(nbformat, name)
+
+
+nbformat = _Nbformat()
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISE_RE = re.compile(r"^#\s*EXERCISE\s+(?P<number>\d+\.\d+)\s*:\s*(?P<name>\w+)\s*\((?P<points>\d+)\s*points?\)",

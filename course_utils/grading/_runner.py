@@ -1,8 +1,8 @@
 """The grader's child process: runs one learner's exercise inside a sandbox.
 
-    python -I -S runner.py JOBDIR
+    python -I -S runner.pyc JOBDIR
 
-This file is copied into ``JOBDIR/in/`` next to ``_calls.py`` and ``job.json`` and runs from
+This file, compiled, is copied into ``JOBDIR/in/`` next to ``_calls.pyc`` and ``job.json`` and runs from
 there, on an explicit ``sys.path`` that holds the standard library and the site-packages
 with NumPy, never the course repository. It imports the standard library, NumPy and
 ``_calls.py`` only, never ``course_utils``, so that the reference implementations are
@@ -514,7 +514,9 @@ def inner(jobdir: str, job: dict, report: Protections, namespaces: str, started:
     import importlib.util
 
     import numpy as np
-    spec = importlib.util.spec_from_file_location("_calls", os.path.join(jobdir, "in", "_calls.py"))
+    import importlib.machinery
+    path = os.path.join(jobdir, "in", "_calls.pyc")
+    spec = importlib.util.spec_from_loader("_calls", importlib.machinery.SourcelessFileLoader("_calls", path))
     calls = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(calls)
     for module in job.get("preload", []):

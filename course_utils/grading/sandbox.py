@@ -8,8 +8,11 @@ JSON of bounded size, and ``.npz`` archives whose members must be uncompressed p
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
 import json
+import marshal
 import os
 import shutil
 import signal
@@ -222,6 +225,17 @@ def load_npz(data: bytes, max_bytes: int) -> dict[str, np.ndarray]:
 # --- running one child -----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
+def bytecode(path: Path) -> bytes:
+    """``path`` compiled once, as a .pyc the child runs or imports without compiling it again
+    (about 20 ms of CPU saved in every child). Same interpreter, so the same magic number."""
+    source = path.read_bytes()
+    code = compile(source, path.name, "exec", dont_inherit=True)
+    header = importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little") + (0).to_bytes(4, "little") \
+        + (len(source) & 0xFFFFFFFF).to_bytes(4, "little")
+    return header + marshal.dumps(code)
+
+
 def run_child(job: dict, arrays: dict[str, np.ndarray], limits: Limits, tmp_root: str | None = None) -> ChildResult:
     """Run one job (an exercise on a learner's cells) in a fresh child and collect its results."""
     jobdir = Path(tempfile.mkdtemp(prefix="grade-", dir=tmp_root))
@@ -229,14 +243,14 @@ def run_child(job: dict, arrays: dict[str, np.ndarray], limits: Limits, tmp_root
     try:
         for sub in ("in", "out", "work"):
             (jobdir / sub).mkdir(mode=0o700)
-        shutil.copyfile(RUNNER, jobdir / "in" / "runner.py")
-        shutil.copyfile(CALLS, jobdir / "in" / "_calls.py")
+        (jobdir / "in" / "runner.pyc").write_bytes(bytecode(RUNNER))
+        (jobdir / "in" / "_calls.pyc").write_bytes(bytecode(CALLS))
         (jobdir / "in" / "job.json").write_text(json.dumps({**job, "limits": limits.as_job()}), encoding="utf-8")
         if arrays:
             save_npz(jobdir / "in" / "arrays.npz", arrays)
         with open(jobdir / "out" / "log.txt", "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(jobdir / "in" / "runner.py"), str(jobdir)],
+                [sys.executable, "-I", "-S", str(jobdir / "in" / "runner.pyc"), str(jobdir)],
                 cwd=jobdir / "work", env=child_env(str(jobdir / "work")), stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
             try:

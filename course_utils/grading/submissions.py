@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import dis
+import functools
 import hashlib
 import inspect
 import json
@@ -304,6 +305,7 @@ def read_submission(sub: Submission) -> None:
                  if isinstance(c, dict) and c.get("cell_type") == "code"]
 
 
+@functools.lru_cache(maxsize=4096)
 def comments(source: str) -> str:
     """The comments of a cell's code, one per line: a marker mentioned in a string, in a
     docstring or in a markdown cell is not a marker. Code that does not tokenize (a syntax
