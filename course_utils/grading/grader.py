@@ -177,7 +177,7 @@ def judge(grade: Grade, plan: Plan, child: ChildResult, limits: Limits, cells_of
     outer, result = child.outer, child.result
     if child.killed_by_parent or (outer or {}).get("wall_timeout"):
         grade.status, grade.reason = "timeout", (
-            f"timeout: stopped after {limits.wall:g} s (wall clock): an endless loop, or waiting forever?")
+            f"timeout: stopped after {limits.wall:.3g} s (wall clock): an endless loop, or waiting forever?")
         return grade
     if outer is None or not isinstance(outer, dict):
         grade.status, grade.reason, grade.log = "error", "error: the sandbox gave no report", child.log
@@ -506,6 +506,9 @@ class Grader:
                     self.time_used[key] = self.time_used.get(key, 0.0) + time.monotonic() - started
                 with self.judging:  # the checks' warning filters are process-wide
                     grade = judge(grade, work.plan, child, limits, work.cells_of, work.given, work.lines)
+                if grade.status == "timeout" and limits.wall < self.options.limits.wall:
+                    grade.reason = (f"timeout: stopped after {limits.wall:.2g} s, when the notebook's time budget "
+                                    f"({self.notebook_budget():g} s for all its exercises together) ran out")
                 if grade.status != "error":
                     break
             return grade
