@@ -166,11 +166,16 @@ def fixed_cnn_features(images: torch.Tensor, channels: int = 64, seed: int = 123
 
 
 class GlobalEncoder(nn.Module):
-    """The image as one vector: grid (N, L, F0) -> features (N, F) = tanh(Linear(the L * F0 numbers))."""
+    """The image as one vector: grid (N, L, F0) -> features (N, F) = tanh(LayerNorm(Linear(the L * F0 numbers))).
+
+    The layer normalisation keeps every feature on the same scale, whatever the image: without it
+    (a linear layer and a tanh alone) the show-and-tell model got stuck on some seeds, writing the
+    same grammatical caption for every image (its loss stayed at the grammar's, about 0.74 nats)."""
 
     def __init__(self, grid_size: int = 16, grid_features: int = 64, feature_size: int = 64):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(grid_size * grid_features, feature_size), nn.Tanh())
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(grid_size * grid_features, feature_size),
+                                 nn.LayerNorm(feature_size), nn.Tanh())
 
     def forward(self, grid):
         return self.net(grid)
