@@ -149,3 +149,47 @@ def test_as_an_ordinary_user_without_namespaces_when_told_the_grades_record_it_a
     totals = {s["student"]: s["total"] for s in results["students"]}
     assert totals == {"ada": 2, "kill_all": 1, "network": 1, "unix_socket": 1}, totals  # the grader survived kill(-1)
     assert any("namespaces" in w for w in results["warnings"])
+
+
+@pytest.fixture(scope="module")
+def corpus_as_user():
+    """The whole hostile corpus of tests/test_grading.py, graded by the unprivileged user."""
+    import test_grading as tg
+
+    if not tg.HAVE_COURSE:
+        pytest.skip("notebooks 00-02 are not written yet")
+    home = Path(tempfile.mkdtemp(prefix="grader-user-"))
+    home.chmod(0o755)
+    try:
+        subs, out, marker = home / "subs", home / "out", home / "UNPICKLED"
+        tg.build_class(subs, marker)
+        solutions = tg.course_00_02(home)
+        user = ensure_user()
+        for path in [home, *home.rglob("*")]:
+            os.chown(path, user.pw_uid, user.pw_gid)
+        before = tg.sha256_tree(subs)
+        done = run_as_user(home, [str(subs), "--out", str(out), "--solutions", str(solutions), "--jobs", "2",
+                                  "--time-limit", "8", "--memory", "512", "--no-progress"], namespaces=True)
+        if done.returncode == 2 and "namespaces is not in force" in done.stderr:
+            pytest.skip("this kernel denies unprivileged user namespaces")
+        assert done.returncode == 0, done.stderr[-3000:]
+        results = json.loads((out / "grades.json").read_text())
+        yield {s["student"]: s for s in results["students"]}, results, tg.sha256_tree(subs) == before, marker.exists()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_as_an_ordinary_user_every_attack_of_the_corpus_gets_its_verdict_and_only_its_honest_part(corpus_as_user):
+    import test_grading as tg
+
+    students, results, unchanged, unpickled = corpus_as_user
+    assert unchanged and not unpickled
+    assert students["solution"]["total"] == students["solution"]["possible"] > 0
+    active = results["sandbox"]["protections"]
+    for name, (status, words) in tg.HOSTILE.items():
+        if name == "fill_disk" and "tmpfs" not in active:
+            continue
+        s = students[f"hostile_{name}"]
+        sigmoid, softmax = (next(e for e in s["exercises"] if e["exercise"] == n) for n in ("sigmoid", "softmax"))
+        assert sigmoid["status"] == status and words in sigmoid["reason"] + " ".join(sigmoid["details"]), (name, sigmoid)
+        assert softmax["status"] == "passed" and s["total"] == softmax["possible"], (name, s["total"])
