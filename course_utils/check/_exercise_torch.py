@@ -52,3 +52,47 @@ class TorchExercise(Exercise):
     def expected(self, case: Case) -> dict:
         outputs, _ = run_plan((self.reference,), *self.plan(case))
         return outputs
+
+
+class GreedyOutputExercise(TorchExercise):
+    """A decoding loop that returns token ids per row (greedy decoding in 10, caption sampling in 13):
+    judges each row's tokens, then that the loop stopped once every row had produced <end>.
+    Outputs: ``tokens`` (N, L) padded rows, ``lengths`` (N,), ``rows``, the row-steps the model ran.
+    ``words`` names things as the notebook does: row ("sequence", "image"), output ("output",
+    "caption"), outputs ("sequences", "captions"), loop ("decoding", "sampling"), model ("decoder",
+    "GRU"), items ("tokens", "words")."""
+
+    words = {"row": "sequence", "output": "output", "outputs": "sequences", "loop": "decoding",
+             "model": "decoder", "items": "tokens"}
+
+    def judge(self, case, outputs, modified=()):
+        w = self.words
+        expected = self.expected(case)
+        if "tokens" in outputs and "lengths" in outputs:
+            mine = [r[:L].tolist() for r, L in zip(outputs["tokens"], outputs["lengths"])]
+            want = [r[:L].tolist() for r, L in zip(expected["tokens"], expected["lengths"])]
+            wrong = [n for n, (a, b) in enumerate(zip(mine, want)) if a != b]
+            if wrong:
+                n = wrong[0]
+                return self.fail(case, f"the {w['output']} of {w['row']} {n} is wrong",
+                                 f"{w['row']} {n}: {mine[n]}, expected {want[n]}"
+                                 + (f" ({len(wrong)} of {len(want)} {w['outputs']} are wrong)" if len(wrong) > 1 else ""),
+                                 self.known_mistake(case, outputs) or self.hints["tokens"], "tokens")
+            rows, N = int(outputs.get("rows", 0)), len(want)
+            steps = max(min(len(x) + 1, int(case.args["max_len"])) for x in want)
+            if rows > N * steps:
+                return self.fail(
+                    case, f"the {w['outputs']} are right, but {w['loop']} went on after every {w['row']} had "
+                          "produced <end>",
+                    f"the {w['model']} ran {rows} {w['row']}-steps; {N} {w['row']}s x {steps} steps are enough",
+                    f"stop as soon as every {w['row']} has produced <end>: keep a flag per {w['row']} that records "
+                    f"whether it has finished (after <end> a {w['model']} may well produce other {w['items']}, so "
+                    f"looking only at the last {w['items']} is not enough).", "rows")
+        if modified:
+            return super().judge(case, {**expected, **{k: v for k, v in outputs.items() if k == "rows"}}, modified)
+        return None
+
+    def wrong_form(self, case, message):
+        if message.startswith("your loop kept calling the decoder"):  # _calls.DecodingRunaway
+            return self.fail(case, f"{self.words['loop']} did not stop", hint=message, output="tokens")
+        return super().wrong_form(case, message)

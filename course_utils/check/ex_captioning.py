@@ -6,7 +6,7 @@ import numpy as np
 
 from ._calls import run_plan
 from ._core import Case, Mistake
-from ._exercise_torch import TorchExercise
+from ._exercise_torch import GreedyOutputExercise, TorchExercise
 
 PAD, START, END = 0, 1, 2
 CAPTIONER_PARAMS = ("encoder.1.weight", "encoder.1.bias", "init_state.weight", "init_state.bias", "embedding.weight",
@@ -191,41 +191,14 @@ def _sample_variant(kind):
     return outputs
 
 
-class SampleCaptionExercise(TorchExercise):
+class SampleCaptionExercise(GreedyOutputExercise):
     """Judges each image's caption, then that sampling stopped once every caption had produced <end>."""
+
+    words = {"row": "image", "output": "caption", "outputs": "captions", "loop": "sampling", "model": "GRU",
+             "items": "words"}
 
     def plan(self, case):
         return self.convention, {**case.options["plan"], "args": case.args}
-
-    def judge(self, case, outputs, modified=()):
-        expected = self.expected(case)
-        if "tokens" in outputs and "lengths" in outputs:
-            mine = [r[:L].tolist() for r, L in zip(outputs["tokens"], outputs["lengths"])]
-            want = [r[:L].tolist() for r, L in zip(expected["tokens"], expected["lengths"])]
-            wrong = [n for n, (a, b) in enumerate(zip(mine, want)) if a != b]
-            if wrong:
-                n = wrong[0]
-                return self.fail(case, f"the caption of image {n} is wrong",
-                                 f"image {n}: {mine[n]}, expected {want[n]}"
-                                 + (f" ({len(wrong)} of {len(want)} captions are wrong)" if len(wrong) > 1 else ""),
-                                 self.known_mistake(case, outputs) or self.hints["tokens"], "tokens")
-            rows, N = int(outputs.get("rows", 0)), len(want)
-            steps = max(min(len(w) + 1, int(case.args["max_len"])) for w in want)
-            if rows > N * steps:
-                return self.fail(case, "the captions are right, but sampling went on after every caption had "
-                                 "produced <end>",
-                                 f"the GRU ran {rows} image-steps; {N} images x {steps} steps are enough",
-                                 "stop as soon as every caption has produced <end>: keep a flag per image that "
-                                 "records whether its caption has finished (after <end> the model may well produce "
-                                 "other words, so looking only at the last words is not enough).", "rows")
-        if modified:
-            return super().judge(case, {**expected, **{k: v for k, v in outputs.items() if k == "rows"}}, modified)
-        return None
-
-    def wrong_form(self, case, message):
-        if message.startswith("your loop kept calling the decoder"):  # _calls.DecodingRunaway
-            return self.fail(case, "sampling did not stop", hint=message, output="tokens")
-        return super().wrong_form(case, message)
 
 
 SAMPLE_CAPTION = SampleCaptionExercise(

@@ -5,7 +5,7 @@ import numpy as np
 
 from ._calls import run_plan
 from ._core import Case, Mistake
-from ._exercise_torch import TorchExercise
+from ._exercise_torch import GreedyOutputExercise, TorchExercise
 
 
 def _seed(rng, seed):
@@ -410,41 +410,13 @@ def _greedy_variant(kind):
     return outputs
 
 
-class GreedyDecodeExercise(TorchExercise):
+class GreedyDecodeExercise(GreedyOutputExercise):
     """Judges each sequence's tokens, then that the loop stopped once every sequence had produced <end>."""
+
+    words = GreedyOutputExercise.words
 
     def plan(self, case):
         return self.convention, {"model": case.options["plan"]["model"], "args": case.args}
-
-    def judge(self, case, outputs, modified=()):
-        expected = self.expected(case)
-        if "tokens" in outputs and "lengths" in outputs:
-            mine = [r[:L].tolist() for r, L in zip(outputs["tokens"], outputs["lengths"])]
-            want = [r[:L].tolist() for r, L in zip(expected["tokens"], expected["lengths"])]
-            wrong = [n for n, (a, b) in enumerate(zip(mine, want)) if a != b]
-            if wrong:
-                n = wrong[0]
-                return self.fail(case, f"the output of sequence {n} is wrong",
-                                 f"sequence {n}: {mine[n]}, expected {want[n]}"
-                                 + (f" ({len(wrong)} of {len(want)} sequences are wrong)" if len(wrong) > 1 else ""),
-                                 self.known_mistake(case, outputs) or self.hints["tokens"], "tokens")
-            rows, N = int(outputs.get("rows", 0)), len(want)
-            steps = max(min(len(w) + 1, int(case.args["max_len"])) for w in want)
-            if rows > N * steps:
-                return self.fail(case, "the outputs are right, but decoding went on after every sequence had "
-                                 "produced <end>",
-                                 f"the decoder ran {rows} sequence-steps; {N} sequences x {steps} steps are enough",
-                                 "stop as soon as every sequence has produced <end>: keep a flag per sequence that "
-                                 "records whether it has finished (after <end> a decoder may well produce other "
-                                 "tokens, so looking only at the last tokens is not enough).", "rows")
-        if modified:
-            return super().judge(case, {**expected, **{k: v for k, v in outputs.items() if k == "rows"}}, modified)
-        return None
-
-    def wrong_form(self, case, message):
-        if message.startswith("your loop kept calling the decoder"):  # _calls.DecodingRunaway
-            return self.fail(case, "decoding did not stop", hint=message, output="tokens")
-        return super().wrong_form(case, message)
 
 
 GREEDY_DECODE = GreedyDecodeExercise(
