@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils")
+    parser = argparse.ArgumentParser(prog="python -m course_utils", allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("release", help="regenerate notebooks/ from solutions/")
@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: every solutions/*.ipynb)")
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
 
-    p = sub.add_parser("grade", help="grade a folder of submitted notebooks (see docs/grading.md)")
+    p = sub.add_parser("grade", help="grade a folder of submitted notebooks (see docs/grading.md)",
+                       allow_abbrev=False)  # `--seed` must not pass for `--seed-file`
     add_grade_arguments(p)
 
     args = parser.parse_args(argv)

@@ -372,6 +372,27 @@ def test_the_command_line_warns_about_the_default_seed(tmp_path):
     assert rows[1].startswith("ada,1,1,") and rows[2].startswith("bob,0,1,")
 
 
+def test_the_seed_comes_from_a_file_or_the_environment_never_the_command_line(tmp_path):
+    """`ps` shows every user a command line: the seed is read from a file (or $COURSE_GRADING_SEED)."""
+    subs = tmp_path / "subs"
+    corpus.write(corpus.load(SOLUTIONS / "00_welcome.ipynb"), subs / "ada" / "00_welcome.ipynb")
+    (tmp_path / "seed.txt").write_text("s3cret\n")
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_GRADING_SEED"}
+    base = [sys.executable, "-m", "course_utils", "grade", str(subs), "--jobs", "1", "--no-progress",
+            "--solutions", str(course_00_02(tmp_path)), "--notebooks", "00"]
+    by_file = subprocess.run(base + ["--out", str(tmp_path / "a"), "--seed-file", str(tmp_path / "seed.txt")],
+                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    by_env = subprocess.run(base + ["--out", str(tmp_path / "b")], capture_output=True, text=True,
+                            env={**env, "COURSE_GRADING_SEED": "s3cret"}, cwd=ROOT, timeout=300)
+    assert by_file.returncode == by_env.returncode == 0, by_file.stderr + by_env.stderr
+    assert "no secret seed" not in by_file.stderr + by_env.stderr
+    a, b = (json.loads((tmp_path / d / "grades.json").read_text())["settings"]["seed_sha256"] for d in "ab")
+    assert a == b
+    refused = subprocess.run(base + ["--out", str(tmp_path / "c"), "--seed", "s3cret"], capture_output=True,
+                             text=True, env=env, cwd=ROOT, timeout=300)
+    assert refused.returncode == 2 and "--seed" in refused.stderr
+
+
 def uses_torch(notebook: Path) -> bool:
     from course_utils.check import EXERCISES
     from course_utils.check._exercise_torch import TorchExercise

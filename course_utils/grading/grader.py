@@ -390,7 +390,7 @@ class Grader:
         seed = options.seed if options.seed is not None else os.environ.get(SEED_ENV)
         if not seed:
             seed = DEFAULT_SEED
-            self.warn(f"no secret seed given (--seed or ${SEED_ENV}): the hidden inputs are the default "
+            self.warn(f"no secret seed given (--seed-file or ${SEED_ENV}): the hidden inputs are the default "
                       "ones, which anyone with the course code can compute. Use a secret seed for real grades.")
         self.seed = seed
         self.plans: dict[str, Plan] = {}
