@@ -59,7 +59,7 @@ for kind, hint in [("zeros", "started from zeros"), ("no tanh", "without the tan
                    ("not shifted", "scored on the very words it reads"), ("reads targets", "reads the words it has"),
                    ("padding", "the padding counts"), ("pad 0", "here it is not 0"),
                    ("mean over all", "counted in the mean"), ("sum", "this is the sum"),
-                   ("per caption", "mean over captions")]:
+                   ("per row", "mean over captions")]:
     func = _learner(_loss_variant(kind))
     func.__name__ = f"loss_{kind.replace(' ', '_')}"
     wrong("caption_loss", func, hint)

@@ -618,7 +618,7 @@ tf_proofs.correct("teacher_forcing_loss", teacher_forcing_loss_masked)
 tf_proofs.correct("teacher_forcing_loss", teacher_forcing_loss_full_target)
 for kind, hint in [("not shifted", "scored on the very tokens it reads"), ("reads targets", "reads the tokens it has"),
                    ("padding", "the padding counts in your loss"), ("mean over all", "counted in the mean"),
-                   ("sum", "this is the sum of the per-token losses"), ("per sequence", "each sequence's mean loss"),
+                   ("sum", "this is the sum of the per-token losses"), ("per row", "each sequence's mean loss"),
                    ("own predictions", "read its own predictions"), ("pad 0", "the argument pad_id"),
                    ("zeros", "the decoder started from zeros")]:
     fn = _learner(_loss_variant(kind))

@@ -96,3 +96,66 @@ class GreedyOutputExercise(TorchExercise):
         if message.startswith("your loop kept calling the decoder"):  # _calls.DecodingRunaway
             return self.fail(case, f"{self.words['loop']} did not stop", hint=message, output="tokens")
         return super().wrong_form(case, message)
+
+
+# --- teacher forcing: the mistakes of a loss over a padded batch of token sequences (10, 13) -------
+
+
+def teacher_forcing_split(tokens, kind: str = ""):
+    """(reads, targets) of a padded (N, L) batch ``<start> y_1 .. y_n <end> <pad>..``, as a learner
+    with the misunderstanding ``kind`` ("not shifted", "reads targets") would take them."""
+    reads, targets = tokens[:, :-1], tokens[:, 1:]
+    if kind == "not shifted":
+        targets = tokens[:, :-1]
+    elif kind == "reads targets":
+        reads = tokens[:, 1:]
+    return reads, targets
+
+
+def padded_token_loss(logits, targets, pad_id: int, kind: str = ""):
+    """The mean cross-entropy over the targets that are not ``pad_id``, or what a learner with the
+    misunderstanding ``kind`` computes instead ("padding", "pad 0", "mean over all", "sum", "per row").
+    logits: (N, T, V); targets: (N, T)."""
+    from torch.nn import functional as F
+
+    flat, y = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    if kind == "padding":
+        return F.cross_entropy(flat, y)
+    if kind == "pad 0":
+        return F.cross_entropy(flat, y, ignore_index=0)
+    per_item = F.cross_entropy(flat, y, reduction="none").reshape(targets.shape)
+    real = (targets != pad_id).to(per_item.dtype)
+    if kind == "mean over all":
+        return (per_item * real).sum() / real.numel()
+    if kind == "sum":
+        return (per_item * real).sum()
+    if kind == "per row":
+        return ((per_item * real).sum(dim=1) / real.sum(dim=1)).mean()
+    return (per_item * real).sum() / real.sum()
+
+
+def teacher_forcing_mistakes(variant: Callable[[str], Callable], w: dict) -> list[Mistake]:
+    """The catalogued mistakes of shifting and of padding, in the notebook's words ``w``: item
+    ("token", "word"), batch ("tgt", "captions"), y ("y", "w"), row ("sequence", "caption"),
+    length ("target", "caption"). ``variant(kind)`` models the outputs of each mistake."""
+    return [
+        Mistake(f"the decoder is scored on the very {w['item']}s it reads: shift the targets by one. It reads "
+                f"<start> {w['y']}_1 .. {w['y']}_n ({w['batch']} without its last column) and must predict the *next* "
+                f"{w['item']} at each step, {w['y']}_1 .. {w['y']}_n <end> ({w['batch']} without its first column).",
+                variant("not shifted")),
+        Mistake(f"the decoder reads the {w['item']}s it has to predict ({w['batch']} without its first column): it "
+                f"should read <start> {w['y']}_1 .. {w['y']}_n, {w['batch']} without its *last* column, and predict "
+                f"the {w['item']}s one step ahead.", variant("reads targets")),
+        Mistake("the padding counts in your loss: leave out the positions whose target is pad_id "
+                "(F.cross_entropy(..., ignore_index=pad_id), or a mask).", variant("padding")),
+        Mistake("the padding id is the argument pad_id (here it is not 0): ignore the positions whose target "
+                "is pad_id, not 0.", variant("pad 0")),
+        Mistake(f"the padded positions are left out of the sum but counted in the mean: divide by the number "
+                f"of real target {w['item']}s (those that are not pad_id), not by N * T.", variant("mean over all")),
+        Mistake(f"this is the sum of the per-{w['item']} losses: average it over the real (not pad_id) target "
+                f"{w['item']}s, so that the loss does not grow with the batch size or the {w['length']} length.",
+                variant("sum")),
+        Mistake(f"this is the mean over {w['row']}s of each {w['row']}'s mean loss, which weighs a {w['item']} of a "
+                f"short {w['length']} more than one of a long {w['length']}: average over all the real target "
+                f"{w['item']}s of the batch at once.", variant("per row")),
+    ]

@@ -6,7 +6,9 @@ import numpy as np
 
 from ._calls import run_plan
 from ._core import Case, Mistake
-from ._exercise_torch import GreedyOutputExercise, TorchExercise
+from ._exercise_torch import (
+    GreedyOutputExercise, TorchExercise, padded_token_loss, teacher_forcing_mistakes, teacher_forcing_split,
+)
 
 PAD, START, END = 0, 1, 2
 CAPTIONER_PARAMS = ("encoder.1.weight", "encoder.1.bias", "init_state.weight", "init_state.bias", "embedding.weight",
@@ -56,31 +58,12 @@ def _loss_variant(kind):
     """caption_loss as a learner with a given misunderstanding writes it."""
     def loss(model, images, captions, pad_id):
         import torch
-        from torch.nn import functional as F
 
         projected = model.init_state(model.encoder(images))
         h0 = {"zeros": torch.zeros_like(projected), "no tanh": projected}.get(kind, torch.tanh(projected))
-        reads, targets = captions[:, :-1], captions[:, 1:]
-        if kind == "not shifted":
-            targets = captions[:, :-1]
-        elif kind == "reads targets":
-            reads = captions[:, 1:]
+        reads, targets = teacher_forcing_split(captions, kind)
         states, _ = model.rnn(model.embedding(reads), h0[None])
-        logits = model.out(states)
-        flat, y = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
-        if kind == "padding":
-            return F.cross_entropy(flat, y)
-        if kind == "pad 0":
-            return F.cross_entropy(flat, y, ignore_index=0)
-        per_word = F.cross_entropy(flat, y, reduction="none").reshape(targets.shape)
-        real = (targets != pad_id).to(per_word.dtype)
-        if kind == "mean over all":
-            return (per_word * real).sum() / real.numel()
-        if kind == "sum":
-            return (per_word * real).sum()
-        if kind == "per caption":
-            return ((per_word * real).sum(dim=1) / real.sum(dim=1)).mean()
-        return (per_word * real).sum() / real.sum()
+        return padded_token_loss(model.out(states), targets, pad_id, kind)
     loss.__name__ = "caption_loss"
 
     def outputs(case):
@@ -100,22 +83,8 @@ CAPTION_LOSS = CaptionLossExercise(
                 "h_0 = tanh(init_state(encoder(images))).", _loss_variant("zeros")),
         Mistake("the initial state is init_state(encoder(images)) without the tanh: h_0 = tanh(...) keeps it in "
                 "(-1, 1), the range of every state the GRU produces.", _loss_variant("no tanh")),
-        Mistake("the decoder is scored on the very words it reads: shift the targets by one. It reads "
-                "<start> w_1 .. w_n (captions without their last column) and must predict the *next* word at each "
-                "step, w_1 .. w_n <end> (captions without their first column).", _loss_variant("not shifted")),
-        Mistake("the decoder reads the words it has to predict (captions without their first column): it should "
-                "read <start> w_1 .. w_n, captions without their *last* column.", _loss_variant("reads targets")),
-        Mistake("the padding counts in your loss: leave out the positions whose target is pad_id "
-                "(F.cross_entropy(..., ignore_index=pad_id), or a mask).", _loss_variant("padding")),
-        Mistake("the padding id is the argument pad_id (here it is not 0): ignore the positions whose target "
-                "is pad_id, not 0.", _loss_variant("pad 0")),
-        Mistake("the padded positions are left out of the sum but counted in the mean: divide by the number "
-                "of real target words (those that are not pad_id), not by N * T.", _loss_variant("mean over all")),
-        Mistake("this is the sum of the per-word losses: average it over the real (not pad_id) target words, so "
-                "that the loss does not grow with the batch size or the caption length.", _loss_variant("sum")),
-        Mistake("this is the mean over captions of each caption's mean loss, which weighs a word of a short "
-                "caption more than one of a long caption: average over all the real target words of the batch "
-                "at once.", _loss_variant("per caption")),
+        *teacher_forcing_mistakes(_loss_variant, {"item": "word", "batch": "captions", "y": "w", "row": "caption",
+                                                  "length": "caption"}),
     ],
     hints={"loss": "no mistake we know of gives this value: check the three parts of the exercise one by one "
                    "(the initial state from the image, what the decoder reads and what it is scored on, which "

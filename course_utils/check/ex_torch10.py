@@ -5,7 +5,9 @@ import numpy as np
 
 from ._calls import run_plan
 from ._core import Case, Mistake
-from ._exercise_torch import GreedyOutputExercise, TorchExercise
+from ._exercise_torch import (
+    GreedyOutputExercise, TorchExercise, padded_token_loss, teacher_forcing_mistakes, teacher_forcing_split,
+)
 
 
 def _seed(rng, seed):
@@ -247,16 +249,11 @@ def _loss_variant(kind):
     """teacher_forcing_loss as a learner with a given misunderstanding writes it."""
     def loss(encoder, decoder, src, src_lengths, tgt, pad_id):
         import torch
-        from torch.nn import functional as F
 
         _, final = encoder(src, src_lengths)
         if kind == "zeros":
             final = torch.zeros_like(final)
-        reads, targets = tgt[:, :-1], tgt[:, 1:]
-        if kind == "not shifted":
-            targets = tgt[:, :-1]
-        elif kind == "reads targets":
-            reads = tgt[:, 1:]
+        reads, targets = teacher_forcing_split(tgt, kind)
         if kind == "own predictions":
             token, hidden, steps = tgt[:, :1], final, []
             for _ in range(targets.shape[1]):
@@ -266,20 +263,7 @@ def _loss_variant(kind):
             logits = torch.cat(steps, dim=1)
         else:
             logits, _ = decoder(reads, final)
-        flat, y = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
-        if kind == "padding":
-            return F.cross_entropy(flat, y)
-        if kind == "pad 0":
-            return F.cross_entropy(flat, y, ignore_index=0)
-        per_token = F.cross_entropy(flat, y, reduction="none").reshape(targets.shape)
-        real = (targets != pad_id).to(per_token.dtype)
-        if kind == "mean over all":
-            return (per_token * real).sum() / real.numel()
-        if kind == "sum":
-            return (per_token * real).sum()
-        if kind == "per sequence":
-            return ((per_token * real).sum(dim=1) / real.sum(dim=1)).mean()
-        return (per_token * real).sum() / real.sum()
+        return padded_token_loss(logits, targets, pad_id, kind)
     loss.__name__ = "teacher_forcing_loss"
 
     def outputs(case):
@@ -291,27 +275,11 @@ TEACHER_FORCING_LOSS = TorchExercise(
     "teacher_forcing_loss", "torch_seq2seq_loss", "teacher_forcing_loss", _loss_cases,
     ("loss", *[f"d{p}" for p in SEQ2SEQ_PARAMS]),
     mistakes=[
-        Mistake("the decoder is scored on the very tokens it reads: shift the targets by one. It reads "
-                "<start> y_1 .. y_n (tgt without its last column) and must predict the *next* token at each "
-                "step, y_1 .. y_n <end> (tgt without its first column).", _loss_variant("not shifted")),
-        Mistake("the decoder reads the tokens it has to predict (tgt without its first column): it should read "
-                "<start> y_1 .. y_n, tgt without its *last* column, and predict the tokens one step ahead.",
-                _loss_variant("reads targets")),
-        Mistake("the padding counts in your loss: leave out the positions whose target is pad_id "
-                "(F.cross_entropy(..., ignore_index=pad_id), or a mask).", _loss_variant("padding")),
-        Mistake("the padded positions are left out of the sum but counted in the mean: divide by the number "
-                "of real target tokens (those that are not pad_id), not by N * T.", _loss_variant("mean over all")),
-        Mistake("this is the sum of the per-token losses: average it over the real (not pad_id) target "
-                "tokens, so that the loss does not grow with the batch size or the target length.",
-                _loss_variant("sum")),
-        Mistake("this is the mean over sequences of each sequence's mean loss, which weighs a token of a short "
-                "target more than one of a long target: average over all the real target tokens of the batch "
-                "at once.", _loss_variant("per sequence")),
+        *teacher_forcing_mistakes(_loss_variant, {"item": "token", "batch": "tgt", "y": "y", "row": "sequence",
+                                                  "length": "target"}),
         Mistake("the decoder read its own predictions (argmax) instead of the true previous tokens: teacher "
                 "forcing feeds it tgt without its last column, all steps in one call.",
                 _loss_variant("own predictions")),
-        Mistake("the padding id is the argument pad_id (here it is not 0): ignore the positions whose target "
-                "is pad_id, not 0.", _loss_variant("pad 0")),
         Mistake("the decoder started from zeros: start it from the encoder's final state (the second value "
                 "the encoder returns), the summary of the input.", _loss_variant("zeros")),
     ],
