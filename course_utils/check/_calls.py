@@ -753,21 +753,32 @@ def call_torch_greedy_decode(funcs, model, args):
     encoder, decoder = build_seq2seq({**model, "max_rows": N * (max_len + 1)})
     tensors = {k: to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in args.items()}
     result = call_safely(fn, encoder, decoder, *tensors.values())
+    outputs = token_rows(result, N, "greedy_decode", "token", "sequence", "output")
+    return {**outputs, "rows": np.array(decoder.rows, dtype=np.int64)}, changed_tensors(args, tensors)
+
+
+def token_rows(result, N: int, func: str, item: str, row: str, output: str) -> dict:
+    """A decoding function's N lists of ids as {"tokens": int (N, L) padded with -1, "lengths": (N,)};
+    ReturnError, in the notebook's words (a list of `item` ids per `row`, its `output`), if it is not that."""
+    import torch
+
     if isinstance(result, torch.Tensor) and result.dim() == 2:
-        raise ReturnError("greedy_decode should return a list of N lists of token ids (one per sequence, "
-                          "each as long as that sequence's output), not one padded tensor.")
+        raise ReturnError(f"{func} should return a list of N lists of {item} ids (one per {row}, each as long as "
+                          f"that {row}'s {output}), not one padded tensor.")
     if not isinstance(result, (list, tuple)) or len(result) != N:
         got = f"{len(result)} items" if isinstance(result, (list, tuple)) else f"a {type(result).__name__}"
-        raise ReturnError(f"greedy_decode should return a list of N = {N} lists of token ids, one per sequence, "
+        raise ReturnError(f"{func} should return a list of N = {N} lists of {item} ids, one per {row}, "
                           f"but it returned {got}.")
-    rows = [_token_list(r, f"the output of sequence {n}") for n, r in enumerate(result)]
+    rows = [_token_list(r, f"the {output} of {row} {n}") for n, r in enumerate(result)]
     tokens = np.full((N, max(max(len(r) for r in rows), 1)), -1, dtype=np.int64)
     for n, r in enumerate(rows):
         tokens[n, :len(r)] = r
-    modified = [k for k, v in args.items() if isinstance(v, np.ndarray)
-                and not np.array_equal(tensors[k].numpy(), v)]
-    return {"tokens": tokens, "lengths": np.array([len(r) for r in rows], dtype=np.int64),
-            "rows": np.array(decoder.rows, dtype=np.int64)}, modified
+    return {"tokens": tokens, "lengths": np.array([len(r) for r in rows], dtype=np.int64)}
+
+
+def changed_tensors(args: dict, tensors: dict) -> list[str]:
+    """The array arguments whose tensors the learner's code changed in place."""
+    return [k for k, v in args.items() if isinstance(v, np.ndarray) and not np.array_equal(tensors[k].numpy(), v)]
 
 
 CONVENTIONS["torch_seq2seq_loss"] = call_torch_seq2seq_loss
@@ -1090,20 +1101,8 @@ def call_torch_sample_caption(funcs, sizes, state, args):
     model = build_captioner(sizes, state, max_rows=N * (max_len + 1))
     tensors = {k: to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in args.items()}
     result = call_safely(fn, model, *tensors.values())
-    if isinstance(result, torch.Tensor) and result.dim() == 2:
-        raise ReturnError("sample_caption should return a list of N lists of word ids (one per image, each as "
-                          "long as that caption), not one padded tensor.")
-    if not isinstance(result, (list, tuple)) or len(result) != N:
-        got = f"{len(result)} items" if isinstance(result, (list, tuple)) else f"a {type(result).__name__}"
-        raise ReturnError(f"sample_caption should return a list of N = {N} lists of word ids, one per image, "
-                          f"but it returned {got}.")
-    rows = [_token_list(r, f"the caption of image {n}") for n, r in enumerate(result)]
-    tokens = np.full((N, max(max(len(r) for r in rows), 1)), -1, dtype=np.int64)
-    for n, r in enumerate(rows):
-        tokens[n, :len(r)] = r
-    modified = [k for k, v in args.items() if isinstance(v, np.ndarray) and not np.array_equal(tensors[k].numpy(), v)]
-    return {"tokens": tokens, "lengths": np.array([len(r) for r in rows], dtype=np.int64),
-            "rows": np.array(model.rnn.rows, dtype=np.int64)}, modified
+    outputs = token_rows(result, N, "sample_caption", "word", "image", "caption")
+    return {**outputs, "rows": np.array(model.rnn.rows, dtype=np.int64)}, changed_tensors(args, tensors)
 
 
 CONVENTIONS["torch_caption_loss"] = call_torch_caption_loss
