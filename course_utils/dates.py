@@ -89,8 +89,8 @@ class Vocab:
 
     >>> v = Vocab("0123456789-")
     >>> v.encode("1998", end=True)
-    array([ 4, 12, 12, 11,  2])
-    >>> v.decode([4, 12, 12, 11, 2, 0])      # stops at <end>
+    array([ 5, 13, 13, 12,  2])
+    >>> v.decode([5, 13, 13, 12, 2, 0])      # stops at <end>
     '1998'
     """
 
@@ -104,8 +104,8 @@ class Vocab:
         return len(self.tokens)
 
     def encode(self, text: str, start: bool = False, end: bool = False) -> np.ndarray:
-        """int (len(text) + start + end,) ids, optionally between <start> and <end>."""
-        ids = [self.index[c] for c in text]
+        """int (len(units) + start + end,) ids of the units of ``text``, optionally between <start> and <end>."""
+        ids = [self.id_of(u) for u in self.units(text)]
         return np.array([self.start_id] * start + ids + [self.end_id] * end, dtype=np.int64)
 
     def decode(self, ids) -> str:
@@ -117,7 +117,17 @@ class Vocab:
                 break
             if i not in (self.pad_id, self.start_id):
                 out.append(self.tokens[i])
-        return "".join(out)
+        return self.join(out)
+
+    # What a unit of text is: a character here; a word for translation.WordVocab.
+    def units(self, text: str) -> Sequence[str]:
+        return text
+
+    def join(self, units: list[str]) -> str:
+        return "".join(units)
+
+    def id_of(self, unit: str) -> int:
+        return self.index[unit]
 
 
 def pad_batch(seqs: Sequence[np.ndarray], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:

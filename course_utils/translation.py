@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .dates import Batch, pad_batch
+from .dates import Batch, Vocab, pad_batch
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 _PUNCTUATION = re.compile(r"([.,!?;:«»\"()¡¿])")
@@ -77,7 +77,7 @@ def read_pairs(path: str | Path, max_pairs: int | None = None, reverse: bool = F
     return pairs
 
 
-class WordVocab:
+class WordVocab(Vocab):
     """Words <-> integer ids, with <pad> = 0, <start> = 1, <end> = 2 and <unk> = 3 first.
 
     Built from sentences (strings of space-separated words); words seen fewer than ``min_freq``
@@ -86,8 +86,8 @@ class WordVocab:
 
     >>> v = WordVocab(["le chat", "le chien"])
     >>> v.encode("le chat noir", end=True)      # "noir" is unknown
-    array([4, 5, 3, 2])
-    >>> v.decode([4, 5, 2, 4])                  # stops at <end>
+    array([6, 4, 3, 2])
+    >>> v.decode([6, 4, 2, 6])                  # stops at <end>
     'le chat'
     """
 
@@ -99,24 +99,14 @@ class WordVocab:
         self.tokens = [PAD, START, END, UNK, *words]
         self.index = {t: i for i, t in enumerate(self.tokens)}
 
-    def __len__(self) -> int:
-        return len(self.tokens)
+    def units(self, text: str) -> list[str]:
+        return text.split()
 
-    def encode(self, text: str, start: bool = False, end: bool = False) -> np.ndarray:
-        """int (len(words) + start + end,) ids of the words of ``text``, optionally between <start> and <end>."""
-        ids = [self.index.get(w, self.unk_id) for w in text.split()]
-        return np.array([self.start_id] * start + ids + [self.end_id] * end, dtype=np.int64)
+    def join(self, units: list[str]) -> str:
+        return " ".join(units)
 
-    def decode(self, ids) -> str:
-        """The words of a sequence of ids, up to the first <end>, joined by spaces; <pad> and <start> are skipped."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == self.end_id:
-                break
-            if i not in (self.pad_id, self.start_id):
-                out.append(self.tokens[i])
-        return " ".join(out)
+    def id_of(self, unit: str) -> int:
+        return self.index.get(unit, self.unk_id)
 
 
 class TranslationData:
