@@ -21,9 +21,37 @@ def main(argv: list[str] | None = None) -> int:
                        allow_abbrev=False)  # `--seed` must not pass for `--seed-file`
     add_grade_arguments(p)
 
+    from . import nbgrader_export
+
+    p = sub.add_parser("export-nbgrader", help="write the course as an nbgrader source assignment")
+    nbgrader_export.add_arguments(p)
+
+    from .grading import exports, gradescope  # their options are defined beside their code
+
+    p = sub.add_parser("export-grades", help="write grades.json as a CSV file that Canvas or Moodle imports")
+    exports.add_arguments(p)
+    p = sub.add_parser("gradescope-bundle", help="write a Gradescope autograder (zip) that runs this grader",
+                       allow_abbrev=False)  # `--seed` must not pass for `--seed-file`
+    gradescope.add_arguments(p)
+
+    p = sub.add_parser("progress", help="which exercises of your notebooks pass, are wrong or not attempted yet")
+    p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: every notebooks/*.ipynb)")
+    p.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="per exercise (default: 60)")
+    p.add_argument("--jobs", "-j", type=int, default=2, help="notebooks checked at once (default: 2)")
+
     args = parser.parse_args(argv)
+    if args.command == "progress":
+        from .learner_progress import progress_command
+
+        return progress_command(args)
     if args.command == "grade":
         return grade_command(args)
+    if args.command == "export-grades":
+        return exports.export_command(args)
+    if args.command == "gradescope-bundle":
+        return gradescope.bundle_command(args)
+    if args.command == "export-nbgrader":
+        return nbgrader_export.export_command(args)
     if args.command == "release":
         from .release import ReleaseError, release
 
@@ -78,6 +106,13 @@ def add_grade_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--notebooks", nargs="+", default=(), metavar="NN",
                    help="grade only these notebooks, by number or name (default: every notebook in solutions/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on a Dask cluster: tls://host:8786 (or tcp:// on a private network), or local:N "
+                        "for N local worker processes (docs/grading.md, \"Grading past one machine\")")
+    from .grading import deadlines, written  # their options are defined beside their code
+
+    deadlines.add_arguments(p)
+    written.add_arguments(p)
 
 
 def grade_command(args: argparse.Namespace) -> int:
@@ -86,7 +121,7 @@ def grade_command(args: argparse.Namespace) -> int:
     import time
     import warnings
 
-    from .grading import SEED_ENV, GradingError, Limits, Options, grade
+    from .grading import SEED_ENV, GradingError, Limits, Options, deadlines, grade
 
     seed = None
     if args.seed_file is not None:
@@ -104,7 +139,9 @@ def grade_command(args: argparse.Namespace) -> int:
     limits = Limits(wall=args.time_limit, cpu=max(1, math.ceil(args.time_limit)), memory=args.memory << 20)
     options = Options(solutions=args.solutions, jobs=args.jobs, limits=limits, seed=seed,
                       notebooks=tuple(args.notebooks), progress=not args.no_progress,
-                      allow_weak_sandbox=args.allow_weak_sandbox, notebook_time=args.notebook_time)
+                      allow_weak_sandbox=args.allow_weak_sandbox, notebook_time=args.notebook_time,
+                      scheduler=args.scheduler, late=deadlines.from_arguments(args), written=args.written,
+                      anonymise=args.anonymise)
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -122,7 +159,8 @@ def grade_command(args: argparse.Namespace) -> int:
     mean = sum(totals) / len(totals) if totals else 0
     print(f"graded {len(students)} students in {time.perf_counter() - start:.0f} s: mean total {mean:.1f} / "
           f"{results['course']['possible']}")
-    print(f"wrote {args.out / 'grades.csv'}, grades.json, histogram.png and feedback/ (one file per student)")
+    print(f"wrote {args.out / 'grades.csv'}, grades.json, histogram.png, class_report.md and .png, "
+          "feedback/ (one file per student)")
     for student, exercise, reason in errors:
         print(f"ERROR (not the student's fault, regrade): {student} {exercise}: {reason}", file=sys.stderr)
     return 1 if errors else 0

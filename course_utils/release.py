@@ -20,6 +20,9 @@ In the student version each ``BEGIN SOLUTION ... END SOLUTION`` region becomes
 at the marker's indentation. Outputs and execution counts are cleared, lines holding
 nbval markers (``# NBVAL_CHECK_OUTPUT``) are dropped, a banner cell tells the learner where to
 write and how to check, and the metadata (``course.generated``) tells authors the file is generated.
+A written question is a markdown cell whose first line is ``<!-- QUESTION 5.9: name (2 points) -->``
+followed by its answer cell, whose first line is ``<!-- ANSWER 5.9: name -->``: in the student
+version the model answer under that line becomes ``ANSWER_PROMPT`` (see grading/written.py).
 ``release --check`` regenerates in memory and fails if ``notebooks/`` differs.
 """
 from __future__ import annotations
@@ -48,6 +51,12 @@ EXERCISE_RE = re.compile(r"^#\s*EXERCISE\s+(?P<number>\d+\.\d+)\s*:\s*(?P<name>\
 BEGIN_RE = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\s*$")
 END_RE = re.compile(r"^[ \t]*### END SOLUTION\s*$")
 NBVAL_RE = re.compile(r"^\s*# NBVAL_\w+\s*$")
+# Written questions: matched against the first line of a markdown cell.
+QUESTION_RE = re.compile(r"^<!--\s*QUESTION\s+(?P<number>\d+\.\d+)\s*:\s*(?P<name>\w+)\s*"
+                         r"\((?P<points>\d+)\s*points?\)\s*-->\s*$", re.IGNORECASE)
+ANSWER_RE = re.compile(r"^<!--\s*ANSWER\s+(?P<number>\d+\.\d+)\s*:\s*(?P<name>\w+)\s*-->\s*$", re.IGNORECASE)
+ANSWER_PROMPT = ("*Your answer: double-click this cell and replace this line with a few sentences of your own. "
+                 "Keep the first line (hidden when the cell is shown): it marks your answer for grading.*")
 BANNER_ID = "generated-banner"
 KEEP_CELL_METADATA = ("tags",)
 
@@ -129,6 +138,9 @@ def student_version(nb: nbformat.NotebookNode, source_name: str) -> nbformat.Not
             new["source"] = stub_source(cell.source, f"{source_name} cell {i}")
             new["outputs"] = []
             new["execution_count"] = None
+        elif ANSWER_RE.match(cell.source.split("\n", 1)[0].strip()):  # a written answer: the model answer goes
+            new["source"] = cell.source.split("\n", 1)[0].strip() + "\n\n" + ANSWER_PROMPT
+            new.pop("attachments", None)
         new.pop("attachments", None) if cell.cell_type == "code" else None
         cells.append(new)
     metadata = {k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")}

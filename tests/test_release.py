@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT, SOLUTIONS
-from course_utils.release import ReleaseError, release, stub_source, student_version
+from course_utils.release import ReleaseError, release, render, stub_source, student_version
 
 SOLVED = '''# EXERCISE 1.1: rnn_step_forward (2 points)
 def rnn_step_forward(x, prev_h, Wx, Wh, b):
@@ -85,3 +85,15 @@ def test_notebooks_folder_is_up_to_date():
     result = subprocess.run([sys.executable, "-m", "course_utils", "release", "--check"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_written_answer_becomes_a_prompt_and_its_question_stays():
+    from course_utils.release import ANSWER_PROMPT
+
+    question = "<!-- QUESTION 1.4: why (2 points) -->\n### Question 1.4 (written, 2 points)\n\nWhy?"
+    answer = "<!-- ANSWER 1.4: why -->\nBecause the model answer says so."
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(question), nbformat.v4.new_markdown_cell(answer)])
+    out = student_version(nb, "01_x.ipynb")
+    assert out.cells[1].source == question
+    assert out.cells[2].source == "<!-- ANSWER 1.4: why -->\n\n" + ANSWER_PROMPT
+    assert "model answer" not in render(out)

@@ -72,6 +72,7 @@ class Verdict:
     lines: list[str]
     hint: str = ""
     output: str = ""  # the output name that was wrong, if any
+    mistake: str = ""  # the hint of the catalogue Mistake that explained the output, if one did
 
     def __bool__(self) -> bool:
         return self.status == "passed"

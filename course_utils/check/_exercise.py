@@ -82,7 +82,8 @@ class Exercise:
             lines.append(f"    {detail}")
         if hint:
             lines.append(f"    hint:  {hint}")
-        return Verdict(self.name, "wrong", lines, hint=hint, output=output)
+        mistake = hint if hint in {m.hint for m in self.mistakes} else ""  # from known_mistake
+        return Verdict(self.name, "wrong", lines, hint=hint, output=output, mistake=mistake)
 
     def known_mistake(self, case: Case, outputs: dict) -> str:
         tol = max(TOLERANCE[case.dtype], 1e-6)

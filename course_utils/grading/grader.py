@@ -95,6 +95,10 @@ class Options:
     skip_protections: tuple[str, ...] = ()  # for tests only: "namespaces", "landlock", "seccomp", ...
     allow_weak_sandbox: bool = False  # grade even without the protections in ESSENTIAL (recorded)
     notebook_time: float | None = None  # seconds for all exercises of one student's notebook together
+    scheduler: str | None = None  # grade on a Dask cluster: "tcp://host:8786", "tls://...", "local:N" (distributed.py)
+    late: object = None  # deadlines.Deadlines: due dates and late penalties; None: no deadline
+    written: Path | None = None  # where the instructor's marks of written answers are (default: OUT/written)
+    anonymise: bool = False  # written answers' review files name students by an anonymous id
 
 
 @dataclass
@@ -111,6 +115,7 @@ class Grade:
     reason: str = ""
     details: list[str] = field(default_factory=list)
     hint: str = ""
+    mistake: str = ""  # the hint of the catalogue Mistake that explained the output, if one did
     notes: list[str] = field(default_factory=list)
     log: str = ""  # the sandbox's own errors, for the instructor ("error" only); not in feedback
 
@@ -161,6 +166,7 @@ def from_verdict(grade: Grade, verdict) -> Grade:
     grade.reason = f"{verdict.status}: {first}"
     grade.details = list(verdict.lines)
     grade.hint = verdict.hint
+    grade.mistake = verdict.mistake
     return grade
 
 
@@ -218,7 +224,7 @@ def judge(grade: Grade, plan: Plan, child: ChildResult, limits: Limits, cells_of
         # child's doing (a forged or truncated report), never the grader's failure.
         what = redact(str(e))[:200] if isinstance(e, sandbox.Malformed) else f"{type(e).__name__} while reading it"
         grade.status, grade.reason = "crashed", f"crashed: the grading process got a malformed result: {what}"
-        grade.details, grade.hint, grade.points = [], "", 0
+        grade.details, grade.hint, grade.mistake, grade.points = [], "", "", 0
         return grade
 
 
@@ -376,13 +382,15 @@ class Work:
 
 
 class Grader:
-    def __init__(self, options: Options):
+    def __init__(self, options: Options, course: Course | None = None):
+        """The course is read from ``options.solutions``, unless given (a worker of a distributed
+        run gets it from the grading machine as plain data)."""
         from ..check import EXERCISES
 
         self.options = options
         self.registry = EXERCISES
         try:
-            self.full_course: Course = load_course(options.solutions, EXERCISES)
+            self.full_course: Course = course or load_course(options.solutions, EXERCISES)
             self.course = self.full_course.select(options.notebooks) if options.notebooks else self.full_course
         except (CourseError, OSError, ValueError) as e:
             raise GradingError(f"the course cannot be read from {options.solutions}: {e}") from None
@@ -398,6 +406,7 @@ class Grader:
         self.time_used: dict[tuple[str, str], float] = {}  # (student, notebook) -> seconds of children
         self.sandbox: dict = {}
         self.require: list[str] = []
+        self.workers: list[dict] = []  # a distributed run: each worker's course and sandbox (workers.json)
         for nb in self.course.notebooks.values():
             for problem in nb.given_problems:
                 self.warn(f"{nb.name}: {problem}")
@@ -408,6 +417,11 @@ class Grader:
 
     # --- the sandbox, checked once before any learner code runs --------------------------
     def check_sandbox(self) -> dict:
+        """Probe the sandbox of this machine, and accept it or refuse to grade (GradingError)."""
+        return self.accept_sandbox(*self.probe_sandbox())
+
+    def probe_sandbox(self) -> tuple[dict, dict, dict]:
+        """The protections a child of this machine has (on, off) and what its probe could do."""
         from course_utils import reference
 
         secrets = [str(Path(reference.__file__).resolve())]
@@ -420,12 +434,15 @@ class Grader:
             raise GradingError("the grading sandbox does not start on this machine:\n" + child.log)
         on = {**(child.outer.get("protections", {}).get("on", {})), **result["protections"]["on"]}
         off = {**(child.outer.get("protections", {}).get("off", {})), **result["protections"]["off"]}
+        return on, off, result["probe"]
+
+    def accept_sandbox(self, on: dict, off: dict, probe: dict, platform: str = sys.platform) -> dict:
+        """Record a probe's findings (``sandbox`` in grades.json); refuse if protections are missing."""
         self.require = [p for p in REQUIRED if p in on]
         missing = [name for name in ESSENTIAL if name not in on]
-        probe = result["probe"]
         breaches = [f"student code could {what}" for what, outcome in probe.items()
                     if outcome == "allowed" and what != "write in the working directory"]
-        self.sandbox = {"platform": sys.platform, "protections": on, "unavailable": off, "probe": probe,
+        self.sandbox = {"platform": platform, "protections": on, "unavailable": off, "probe": probe,
                         "missing": missing, "breaches": breaches, "weak": bool(missing or breaches)}
         if missing or breaches:
             problems = [f"{name} is not in force ({off.get(name, 'not supported here')})" for name in missing]
@@ -518,14 +535,13 @@ class Grader:
 
     # --- the whole class ---------------------------------------------------------------
     def grade(self, submissions: Path) -> dict:
-        from tqdm.auto import tqdm
-
         submissions = Path(submissions)
         if not submissions.is_dir():
             raise GradingError(f"{submissions} is not a folder")
         for cex in self.course.exercises:
             self.plan_for(cex.name)
-        self.check_sandbox()
+        if not self.options.scheduler:  # a distributed run probes the sandbox of every worker instead
+            self.check_sandbox()
         subs, ignored = discover(submissions, self.full_course)
         for sub in subs:
             if not sub.problem:
@@ -534,23 +550,39 @@ class Grader:
         assign(subs, self.course)
 
         students = sorted({s.student for s in subs})
+        graded_subs = {(s.student, s.notebook): s for s in subs if not s.problem and not s.ignored and s.notebook}
+        grades: dict[tuple[str, str], Grade] = {
+            (student, cex.name): Grade(cex.notebook, cex.number, cex.name, cex.points, status="not submitted",
+                                       reason=f"not submitted: no notebook {cex.notebook}.ipynb was graded")
+            for student in students for cex in self.course.exercises if (student, cex.notebook) not in graded_subs}
+        if self.options.scheduler:
+            from .distributed import grade_on_cluster
+
+            grades.update(grade_on_cluster(self, graded_subs))
+        else:
+            grades.update(self.grade_here(graded_subs))
+        self.check_unchanged(subs)
+        return self.summary(students, subs, grades, ignored, graded_subs)
+
+    def grade_notebook(self, sub: Submission) -> list[Grade]:
+        """Every exercise of one student's notebook, in the course's order, one child after another:
+        what a worker of a distributed run does with one task (distributed.py)."""
+        work = [self.prepare(sub, cex) for cex in self.course.notebooks[sub.notebook].exercises]
+        return [w if isinstance(w, Grade) else self.run(w) for w in work]
+
+    def grade_here(self, graded_subs: dict[tuple[str, str], Submission]) -> dict[tuple[str, str], Grade]:
+        """Grade every exercise of these notebooks on this machine, ``options.jobs`` children at a time."""
+        from tqdm.auto import tqdm
+
         grades: dict[tuple[str, str], Grade] = {}
         todo: list[Work] = []
-        graded_subs = {(s.student, s.notebook): s for s in subs if not s.problem and not s.ignored and s.notebook}
-        for student in students:
-            for cex in self.course.exercises:
-                sub = graded_subs.get((student, cex.notebook))
-                if sub is None:
-                    grade = Grade(cex.notebook, cex.number, cex.name, cex.points, status="not submitted",
-                                  reason=f"not submitted: no notebook {cex.notebook}.ipynb was graded")
-                    grades[(student, cex.name)] = grade
-                    continue
+        for (student, notebook), sub in sorted(graded_subs.items()):
+            for cex in self.course.notebooks[notebook].exercises:
                 prepared = self.prepare(sub, cex)
                 if isinstance(prepared, Grade):
                     grades[(student, cex.name)] = prepared
                 else:
                     todo.append(prepared)
-
         remaining: dict[int, int] = {}
         for w in todo:
             remaining[id(w.sub)] = remaining.get(id(w.sub), 0) + 1
@@ -571,7 +603,11 @@ class Grader:
         with ThreadPoolExecutor(max_workers=max(1, int(self.options.jobs))) as pool:
             list(pool.map(task, todo))
         bar.close()
+        return grades
 
+    @staticmethod
+    def check_unchanged(subs: list[Submission]) -> None:
+        """Hash every submitted file again: one that changed during grading stops everything."""
         changed = []
         for sub in subs:
             if sub.sha256:
@@ -583,7 +619,6 @@ class Grader:
                     changed.append(sub.relpath)
         if changed:  # cannot happen by construction; if it ever does, nobody should trust these grades
             raise GradingError("submitted files changed during grading: " + ", ".join(changed))
-        return self.summary(students, subs, grades, ignored, graded_subs)
 
     def summary(self, students, subs, grades, ignored, graded_subs) -> dict:
         limits = self.options.limits
@@ -633,7 +668,7 @@ class Grader:
 
 def grade(submissions: Path, out: Path, options: Options | None = None) -> dict:
     """Grade a folder of submissions and write grades.csv, grades.json, feedback/ and a histogram."""
-    from . import report
+    from . import deadlines, report, written
 
     options = options or Options()
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
@@ -642,6 +677,15 @@ def grade(submissions: Path, out: Path, options: Options | None = None) -> dict:
     if out in submissions.parents:
         raise GradingError("the submissions folder must not be inside the output folder")
     grader = Grader(options)
+    late = deadlines.prepare(options.late, grader.course.notebooks)  # both refuse bad options before grading
+    answers = written.prepare(options, grader.course.notebooks, out)
     results = grader.grade(submissions)
+    answers.apply(results, submissions)  # written answers collected, the instructor's marks merged
+    late.apply(results, submissions)  # then the late penalties, on the notebooks' points
     report.write_all(results, out)
+    answers.write_reviews(results, out)
+    if grader.workers:  # a distributed run: which workers graded, with their course and sandbox
+        from .distributed import write_workers
+
+        write_workers(grader.workers, out)
     return results

@@ -1,4 +1,4 @@
-"""What the grader writes: grades.csv, grades.json, feedback/<student>.md, histogram.png.
+"""What the grader writes: grades.csv, grades.json, feedback/<student>.md, histogram.png (and class_report.py's).
 
 Nothing here depends on the time or the machine's speed, so grading the same submissions
 with the same seed twice writes the same bytes (the PNG aside, which only draws the totals).
@@ -61,15 +61,20 @@ def fmt_points(x) -> str:
 
 
 def csv_text(results: dict) -> str:
+    from . import deadlines, written  # they import this module: not at the top
+
     exercises = [e["name"] for nb in results["course"]["notebooks"] for e in nb["exercises"]]
+    questions, late = written.csv_header(results), deadlines.csv_header(results)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student", *exercises, "total", "possible", "problems"])
+    w.writerow(["student", *exercises, *questions, "total", "possible", "problems", *late])
     for s in results["students"]:
         points = {e["exercise"]: e["points"] for e in s["exercises"]}
         errors = [f"{e['exercise']}: {e['reason']}" for e in s["exercises"] if e["status"] == "error"]
         w.writerow([csv_cell(s["student"]), *(fmt_points(points[name]) for name in exercises),
-                    fmt_points(s["total"]), fmt_points(s["possible"]), csv_cell("; ".join(s["problems"] + errors))])
+                    *map(csv_cell, written.csv_cells(s, questions)),
+                    fmt_points(s["total"]), fmt_points(s["possible"]), csv_cell("; ".join(s["problems"] + errors)),
+                    *map(csv_cell, deadlines.csv_cells(s, late))])
     return buf.getvalue()
 
 
@@ -78,8 +83,11 @@ MARK = {"passed": "✓", "not attempted": "○"}
 
 def feedback(student: dict, results: dict) -> str:
     """One student's feedback in Markdown: points, the reason in words, and the check's hint."""
+    from . import deadlines, written  # they import this module: not at the top
+
     lines = [f"# Feedback for {md(student['student'], name=True)}", "",
              f"**Total: {fmt_points(student['total'])} / {fmt_points(student['possible'])} points**", ""]
+    lines += [f"{md(n)}\n" for n in written.total_notes(student) + deadlines.total_notes(student)]
     if student["problems"]:
         lines += ["Files that could not be graded:", ""]
         lines += [f"- {md(p)}" for p in student["problems"]] + [""]
@@ -94,12 +102,14 @@ def feedback(student: dict, results: dict) -> str:
         mine = by_notebook.get(nb["name"], [])
         if not mine:
             continue
-        got = sum(e["points"] for e in mine)
-        possible = sum(e["possible"] for e in mine)
+        written_got, written_possible = written.points_of(student, nb["name"])  # marked answers, all answers
+        got = deadlines.number(sum(e["points"] for e in mine) + written_got)
+        possible = sum(e["possible"] for e in mine) + written_possible
         lines += [f"## {nb['name']}: {fmt_points(got)} / {fmt_points(possible)}", ""]
         if all(e["status"] == "not submitted" for e in mine):
             lines += [f"Not graded: no readable {nb['name']}.ipynb was handed in.", ""]
             continue
+        lines += [f"{md(line)}\n" for line in deadlines.feedback_lines(student, nb["name"])]
         for e in mine:
             mark = MARK.get(e["status"], "✗")
             lines.append(f"- {mark} **{e['number']} {e['exercise']}**: {fmt_points(e['points'])} / "
@@ -112,6 +122,8 @@ def feedback(student: dict, results: dict) -> str:
                 lines += ["", "  ```text", *[f"  {ln}" for ln in shown], "  ```", ""]
             if e["hint"] and e["status"] != "passed":
                 lines.append(f"  - hint: {e['hint']}")  # the check's own words
+        for label, text, below in written.feedback_items(student, nb["name"]):
+            lines += [f"- ✎ **{md(label)}** {md(text)}", *[f"  - {md(line)}" for line in below]]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -161,6 +173,12 @@ def write_all(results: dict, out: Path) -> dict[str, Path]:
         name = safe_name(s["student"], taken)
         s["feedback"] = f"feedback/{name}.md"
         (out / s["feedback"]).write_text(feedback(s, results), encoding="utf-8")
+        from .html_feedback import feedback_html  # imports this module: not at the top
+
+        (out / "feedback" / f"{name}.html").write_text(feedback_html(s, results), encoding="utf-8")
+    from .class_report import write_class_report
+
+    paths.update(write_class_report(results, out))  # also results["class_report"], for grades.json
     paths["json"].write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     histogram(results, paths["histogram"])
     return paths

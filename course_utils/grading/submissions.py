@@ -3,15 +3,18 @@
 The grading process only reads submitted notebooks as JSON and scans their cells with
 regular expressions; it never parses or runs their Python (the child process does that).
 
-Two layouts of the SUBMISSIONS folder are understood, and may be mixed:
+Three layouts of the SUBMISSIONS folder are understood, and may be mixed:
 
-    SUBMISSIONS/<student>/<notebook>.ipynb      one folder per student
-    SUBMISSIONS/<student>__<notebook>.ipynb     one file per student and notebook
+    SUBMISSIONS/<student>/<notebook>.ipynb                 one folder per student
+    SUBMISSIONS/<student>__<notebook>.ipynb                one file per student and notebook
+    SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb    nbgrader's submitted/ (or autograded/) folder,
+                                                           with its timestamp.txt beside the notebook
 
 In the second layout the file name is split at the last ``__`` that is followed by two
 digits, so ``ada__lovelace__01_rnn_forward.ipynb`` is student ``ada__lovelace``. A file whose
 name is not a course notebook's (``Copy of 01_rnn_forward.ipynb``, ``ada.ipynb``) is matched
-to the course notebook whose exercise markers it contains.
+to the course notebook whose exercise markers it contains. An nbgrader course directory (its
+``nbgrader_config.py`` or ``gradebook.db`` beside ``submitted/``) is read from its ``submitted/``.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ from ..release import EXERCISE_RE, find_exercises
 MAX_NOTEBOOK_BYTES = 50 << 20
 FILE_RE = re.compile(r"^(?P<student>.+)__(?P<notebook>\d\d_[A-Za-z0-9_]+)\.ipynb$")
 IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints"}
+NBGRADER_TIMESTAMP = "timestamp.txt"  # written by nbgrader submit/collect beside the notebooks it collects
+NBGRADER_COURSE_FILES = ("nbgrader_config.py", "gradebook.db")
 
 
 class CourseError(Exception):
@@ -197,6 +202,7 @@ class Submission:
     notebook: str | None = None  # the course notebook it is graded as
     notes: list[str] = field(default_factory=list)
     ignored: str = ""  # why it is not graded, though nothing is wrong with it
+    assignment: str = ""  # nbgrader's layout: the assignment folder between student and notebook
 
 
 def cell_source(cell: dict) -> str:
@@ -208,23 +214,15 @@ def cell_source(cell: dict) -> str:
 
 def discover(root: Path, course: Course) -> tuple[list[Submission], list[str]]:
     """Every submitted notebook under root, with its student; plus what was ignored."""
-    root = Path(root)
+    root = nbgrader_submitted(Path(root))
     found, ignored = [], []
     for entry in sorted(root.iterdir()):
         if entry.name.startswith(".") or entry.name in IGNORED_DIRS:
             continue
         if entry.is_dir() and not entry.is_symlink():
-            files = sorted(p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()
-                           and not any(part.startswith(".") or part in IGNORED_DIRS
-                                       for part in p.relative_to(entry).parts))
-            notebooks = [p for p in files if p.suffix == ".ipynb"]
-            ignored += [student_id(str(p.relative_to(root))) for p in files if p.suffix != ".ipynb"]
-            if not notebooks:
-                found.append(Submission(student_id(entry.name), entry, student_id(entry.name), None,
-                                        problem="the folder holds no notebook (.ipynb)"))
-            for p in notebooks:
-                named = p.stem if p.stem in course.notebooks else None
-                found.append(Submission(student_id(entry.name), p, student_id(str(p.relative_to(root))), named))
+            subs, skipped = discover_student_folder(root, entry, course)
+            found += subs
+            ignored += skipped
         elif entry.is_file() and not entry.is_symlink() and entry.suffix == ".ipynb":
             m = FILE_RE.match(entry.name)
             if m:
@@ -235,6 +233,37 @@ def discover(root: Path, course: Course) -> tuple[list[Submission], list[str]]:
         else:
             ignored.append(student_id(entry.name))
     return found, ignored
+
+
+def nbgrader_submitted(root: Path) -> Path:
+    """The folder that holds the students: root, or the ``submitted/`` folder of an nbgrader course
+    directory (whose ``source/`` would otherwise be graded as a student)."""
+    submitted = root / "submitted"
+    if submitted.is_dir() and not submitted.is_symlink() and any((root / f).is_file() for f in NBGRADER_COURSE_FILES):
+        return submitted
+    return root
+
+
+def discover_student_folder(root: Path, folder: Path, course: Course) -> tuple[list[Submission], list[str]]:
+    """The notebooks in one student's folder, at any depth: ``<student>/<notebook>.ipynb``, or
+    nbgrader's ``<student>/<assignment>/<notebook>.ipynb``; plus the files ignored. nbgrader's
+    ``timestamp.txt`` beside a notebook is not ignored: the deadlines read it (``Submission.path``)."""
+    student = student_id(folder.name)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
+                   and not any(part.startswith(".") or part in IGNORED_DIRS for part in p.relative_to(folder).parts))
+    notebooks = [p for p in files if p.suffix == ".ipynb"]
+    beside = {p.parent for p in notebooks}
+    ignored = [student_id(str(p.relative_to(root))) for p in files
+               if p.suffix != ".ipynb" and not (p.name == NBGRADER_TIMESTAMP and p.parent in beside)]
+    if not notebooks:
+        return [Submission(student, folder, student, None, problem="the folder holds no notebook (.ipynb)")], ignored
+    subs = []
+    for p in notebooks:
+        inside = p.relative_to(folder).parts
+        subs.append(Submission(student, p, student_id(str(p.relative_to(root))),
+                               p.stem if p.stem in course.notebooks else None,
+                               assignment=student_id(inside[0]) if len(inside) > 1 else ""))
+    return subs, ignored
 
 
 def file_sha256(path: Path, keep: int = 0) -> tuple[str, bytes | None]:
