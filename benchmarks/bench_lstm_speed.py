@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    from course_utils.speed import NUMPY_FAST, TORCH_NN, format_speed_table, speed_table
+    from course_utils.lessons.nb07_numpy_to_pytorch.speed import NUMPY_FAST, TORCH_NN, format_speed_table, speed_table
 
     dtype = np.float64 if args.float64 else np.float32
     print(f"LSTM forward + backward, N={args.N}, T={args.T}, D={args.D}, H={args.H}, {np.dtype(dtype).name}, "

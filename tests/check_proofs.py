@@ -27,7 +27,7 @@ import pytest
 from course_utils import check
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
-from course_utils.check._exercise_torch import TorchExercise
+from course_utils.checking.exercise_torch import TorchExercise
 
 SEEDS = (1, 2, 3)  # a correct solution must pass under each of these
 WRONG_SEED = 0  # wrong solutions are judged on fixed draws, so a failure is reproducible

@@ -1,10 +1,10 @@
-"""Tests of course_utils.captioning: the scenes, their captions, the held-out split and the plumbing."""
+"""Tests of course_utils.lessons.nb13_image_captioning.captioning: the scenes, their captions, the held-out split and the plumbing."""
 import numpy as np
 import torch
 
-from course_utils.captioning import (AttentionCaptioner, CaptionData, Captioner, Shape, attention_caption_loss,
+from course_utils.lessons.nb13_image_captioning.captioning import (AttentionCaptioner, CaptionData, Captioner, Shape, attention_caption_loss,
                                      attention_sample, attribute_accuracy, bleu, caption, exact_match, render)
-from course_utils.reference.captioning import GridAttention, caption_loss, sample_caption
+from course_utils.lessons.nb13_image_captioning.reference import GridAttention, caption_loss, sample_caption
 
 
 def test_caption_follows_the_grammar_in_reading_order():

@@ -1,10 +1,10 @@
-"""course_utils.char_lm: text loading, batches of windows, evaluation and generation do what they say."""
+"""course_utils.lessons.nb04_char_rnn_numpy.char_lm: text loading, batches of windows, evaluation and generation do what they say."""
 import math
 
 import numpy as np
 import pytest
 
-from course_utils.char_lm import (
+from course_utils.lessons.nb04_char_rnn_numpy.char_lm import (
     batch_windows, bits_per_char, generate, load_text, side_by_side, unigram_bits_per_char,
 )
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from course_utils.check import EXERCISES
-from course_utils.check._core import TOLERANCE, as_array, matches, quiet_numpy
+from course_utils.checking.core import TOLERANCE, as_array, matches, quiet_numpy
 
 SEEDS = (1, 2, 3)
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
-from course_utils.check._exercise import CRASH_HINTS, DTYPE_HINT, SHAPE_HINT
+from course_utils.checking.exercise import CRASH_HINTS, DTYPE_HINT, SHAPE_HINT
 
 
 def run(name, *funcs):

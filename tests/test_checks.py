@@ -25,7 +25,7 @@ import pytest
 from course_utils import check
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
-from course_utils.check._exercise_torch import TorchExercise
+from course_utils.checking.exercise_torch import TorchExercise
 
 SEEDS = (1, 2, 3)  # a correct solution must pass under each of these
 WRONG_SEED = 0  # wrong solutions are judged on fixed draws, so a failure is reproducible
@@ -1486,12 +1486,12 @@ wrong("gru_backward", gru_forward_preallocated, gru_backward_step_dz_sign_flippe
 # their modules, in their own file.
 # This file covers the NumPy part (notebooks 00-06); later notebooks' checks are proven in
 # tests/test_checks_*.py, and tests/test_check_coverage.py makes sure none is left out.
-from course_utils.check import ex_basics, ex_gru, ex_lm, ex_lstm, ex_optim, ex_rnn  # noqa: E402
+from course_utils.check import LESSON_OF  # noqa: E402
 
-_HERE = {id(v) for m in (ex_basics, ex_rnn, ex_lm, ex_optim, ex_lstm, ex_gru) for v in vars(m).values()}
+_HERE = {l for l in LESSON_OF.values() if l < "nb07"}
 _ELSEWHERE = {"lm_forward", "lm_loss_and_grads", "lm_train_step"}  # proven in tests/test_checks_04.py
 NAMES = [name for name, ex in EXERCISES.items()
-         if id(ex) in _HERE and not isinstance(ex, TorchExercise) and name not in _ELSEWHERE]
+         if LESSON_OF[name] in _HERE and not isinstance(ex, TorchExercise) and name not in _ELSEWHERE]
 
 
 def reference_funcs(exercise: str) -> tuple:

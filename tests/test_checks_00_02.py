@@ -17,7 +17,7 @@ import pytest
 
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
-from course_utils.check.ex_rnn import SEQ_GRAD_HINTS, STEP_GRAD_HINTS
+from course_utils.lessons.nb02_bptt.checks import SEQ_GRAD_HINTS, STEP_GRAD_HINTS
 
 MANY_SEEDS = range(12)
 

@@ -12,7 +12,7 @@ import pytest
 
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
-from course_utils.check._calls import run_plan
+from course_utils.checking.conventions import run_plan
 
 SEEDS = range(12)
 

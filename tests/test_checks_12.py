@@ -25,7 +25,7 @@ import check_proofs
 from check_proofs import Proofs
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
-from course_utils.check._calls import run_plan
+from course_utils.checking.conventions import run_plan
 
 NAMES = ["ctc_loss", "ctc_greedy_decode", "AcousticModel", "error_rate"]
 proofs = Proofs(NAMES, min_correct=2)
@@ -145,7 +145,7 @@ def test_the_reference_is_pytorchs_ctc_loss_in_value_and_in_gradient():
 
 
 def test_every_ctc_mistake_model_differs_from_the_reference_on_the_fixed_case():
-    from course_utils.check.ex_speech import ctc_variant
+    from course_utils.lessons.nb12_speech_ctc.checks import ctc_variant
 
     case = next(c for c in EXERCISES["ctc_loss"].cases(np.random.default_rng(0)) if c.label.startswith("fixed"))
     right = ctc_variant(case)["loss"]
@@ -279,7 +279,7 @@ wrong("AcousticModel", AcousticOneDirection, "rnn.weight_ih_l0_reverse")
 
 
 def test_a_model_whose_output_is_shorter_than_the_input_is_told_about_total_length():
-    from course_utils.check.ex_speech import _acoustic_cases
+    from course_utils.lessons.nb12_speech_ctc.checks import _acoustic_cases
 
     ex = EXERCISES["AcousticModel"]
     # on the random cases no utterance may be as long as the batch... the fixed one has T = lengths[0], so

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from check_proofs import Proofs
 from course_utils.check import EXERCISES
-from course_utils.check.ex_captioning import SAMPLE_CAPTION, _loss_variant, _sample_case, _sample_variant, SAMPLE_SEEDS
+from course_utils.lessons.nb13_image_captioning.checks import sample_caption, _loss_variant, _sample_case, _sample_variant, SAMPLE_SEEDS
 
 
 def _learner(variant):
@@ -146,7 +146,7 @@ wrong("sample_caption", sample_until_end_only, "must stop after max_len steps", 
 def test_the_sampling_cases_have_the_properties_the_mistakes_need():
     """Captions differ from image to image; one never ends; the others end at different steps."""
     for key, (N, max_len, sizes) in {"fixed": (5, 6, (4, 3, 3, 4, 7)), "long": (6, 8, (6, 4, 3, 5, 9))}.items():
-        e = SAMPLE_CAPTION.expected(_sample_case(key, SAMPLE_SEEDS[key], N, max_len, sizes))
+        e = sample_caption.expected(_sample_case(key, SAMPLE_SEEDS[key], N, max_len, sizes))
         lengths = e["lengths"].tolist()
         assert max_len in lengths and min(lengths) < max_len and len(set(lengths)) >= 3, lengths
 

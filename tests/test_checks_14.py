@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from check_proofs import Proofs
-from course_utils.check.ex_sessions import _batches_variant, _metric_variant, _train_step_variant
+from course_utils.lessons.nb14_session_recommendation.checks import _batches_variant, _metric_variant, _train_step_variant
 
 NAMES = ["session_parallel_batches", "recall_mrr_at_k", "session_train_step"]
 proofs = Proofs(NAMES, min_correct=2)
@@ -223,7 +223,7 @@ def test_the_fixed_batch_case_is_the_one_worked_out_in_the_notebook():
 
 def test_the_reference_training_step_is_the_one_the_notebook_trains_with():
     """The convention's model has the notebook's architecture: the step runs on notebook 14's SessionGRU."""
-    from course_utils.check._calls import build_session_gru
+    from course_utils.checking.conventions import build_session_gru
 
     model = build_session_gru({"I": 5, "E": 2, "H": 3}, {k: v.numpy() for k, v in
                                                          _notebook_model(5, 2, 3).double().state_dict().items()})

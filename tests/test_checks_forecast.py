@@ -322,7 +322,7 @@ def test_importing_the_checks_does_not_import_the_references():
     import subprocess
 
     code = ("import sys; from course_utils import check; "
-            "print('course_utils.reference.forecasting' in sys.modules, 'torch' in sys.modules)")
+            "print('course_utils.lessons.nb09_time_series_forecasting.reference' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

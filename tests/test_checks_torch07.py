@@ -26,7 +26,7 @@ from torch import nn
 from check_proofs import Proofs
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
-from course_utils.check._calls import ReturnError, build_recurrent, run_plan
+from course_utils.checking.conventions import ReturnError, build_recurrent, run_plan
 
 NAMES = ["load_rnn_weights", "load_gru_weights", "LSTMCell", "last_hidden_state",
          "final_states_packed"]
@@ -473,7 +473,7 @@ def test_plans_with_modules_encode_for_the_grader():
 
 
 def test_build_recurrent_makes_a_batch_first_float64_layer_with_the_given_weights():
-    from course_utils.check.ex_torch07 import lstm_state
+    from course_utils.lessons.nb07_numpy_to_pytorch.checks import lstm_state
 
     state = lstm_state(np.random.default_rng(0), D=3, H=4, layers=2)
     lstm = build_recurrent("LSTM", {"D": 3, "H": 4, "layers": 2}, state)
@@ -489,7 +489,7 @@ def test_build_recurrent_makes_a_batch_first_float64_layer_with_the_given_weight
 
 
 def _plan(**extra):
-    from course_utils.check.ex_torch07 import lstm_state
+    from course_utils.lessons.nb07_numpy_to_pytorch.checks import lstm_state
 
     g = np.random.default_rng(1)
     x = g.standard_normal((2, 3, 2))

@@ -460,7 +460,7 @@ def test_the_grader_gives_the_solution_full_marks_the_hand_out_none_and_a_mistak
 
 
 def _gradient_norms(case):
-    from course_utils.check._calls import build_classifier
+    from course_utils.checking.conventions import build_classifier
 
     plan = case.options["plan"]
     model = build_classifier(plan["sizes"], plan["state"])
@@ -487,7 +487,7 @@ def test_train_step_cases_say_whether_clipping_acts_and_are_the_same_for_every_s
 
 
 def test_train_step_is_called_twice_and_fit_classifier_uses_the_learners_step():
-    from course_utils.training_torch import fit_classifier
+    from course_utils.lessons.nb08_sentiment_classification.training_torch import fit_classifier
 
     calls = []
 

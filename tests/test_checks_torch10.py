@@ -26,8 +26,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from check_proofs import Proofs
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
-from course_utils.check._calls import decoder_step, run_plan
-from course_utils.check.ex_torch10 import _beam_variant
+from course_utils.checking.conventions import decoder_step, run_plan
+from course_utils.lessons.nb10_seq2seq.checks import _beam_variant
 
 def _learner(variant):
     """The learner's function inside a mistake model of the catalogue."""
@@ -355,7 +355,7 @@ def beam_search_float_tokens(step, hidden, start_id, end_id, beam_width, max_len
 def _ranked_by(key):
     """The reference's hypotheses, the best one chosen by key(score, length, alpha)."""
     def search(step, hidden, start_id, end_id, beam_width, max_len, alpha=0.0):
-        finished = ref.seq2seq.beam_hypotheses(step, hidden, start_id, end_id, beam_width, max_len)
+        finished = ref.beam_hypotheses(step, hidden, start_id, end_id, beam_width, max_len)
         return max(finished, key=lambda f: key(f[1], len(f[0]), alpha))
     return search
 
@@ -418,7 +418,7 @@ def test_a_module_with_wrong_parameter_names_is_told_which_names_are_expected():
 
 
 def test_the_gru_step_is_one_step_of_the_reference_decoder_architecture():
-    from course_utils.check.ex_torch10 import _gru_decoder
+    from course_utils.lessons.nb10_seq2seq.checks import _gru_decoder
 
     g = np.random.default_rng(0)
     V, E, H = 7, 3, 4
@@ -436,7 +436,7 @@ def test_the_gru_step_is_one_step_of_the_reference_decoder_architecture():
 
 
 def test_the_table_step_looks_up_the_previous_token_and_keeps_the_state():
-    from course_utils.check.ex_torch10 import GREEDY_FAILS
+    from course_utils.lessons.nb10_seq2seq.checks import GREEDY_FAILS
 
     step = decoder_step({"kind": "table", "log_probs": GREEDY_FAILS})
     hidden = torch.arange(6.0, dtype=torch.float64).reshape(3, 2)
@@ -455,7 +455,7 @@ def test_the_table_step_looks_up_the_previous_token_and_keeps_the_state():
     (torch.tensor([9]), torch.zeros(1, 4), "token id outside 0..6"),
 ])
 def test_the_step_refuses_wrong_arguments_in_plain_words(tokens, hidden, message):
-    from course_utils.check.ex_torch10 import _gru_decoder
+    from course_utils.lessons.nb10_seq2seq.checks import _gru_decoder
 
     step = decoder_step(_gru_decoder(np.random.default_rng(0), 7, 3, 4))
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -483,10 +483,10 @@ def test_the_fixed_gru_case_needs_a_beam_and_reordered_states():
 def test_the_length_penalty_cases_need_the_penalty_and_its_exact_form():
     """On LENGTH_BIAS the shorter hypothesis is the more probable; GNMT's penalty keeps it at alpha 0.5 and 1
     and prefers the longer one at alpha 2, and the penalty changes the fixed GRU decoder's answer too."""
-    from course_utils.check.ex_torch10 import LENGTH_BIAS
+    from course_utils.lessons.nb10_seq2seq.checks import LENGTH_BIAS
 
     step, hidden = decoder_step({"kind": "table", "log_probs": LENGTH_BIAS}), torch.zeros(1, 2, dtype=torch.float64)
-    finished = ref.seq2seq.beam_hypotheses(step, hidden, 1, 2, 2, 6)
+    finished = ref.beam_hypotheses(step, hidden, 1, 2, 2, 6)
     assert [tokens for tokens, _ in finished] == [[3, 2], [4, 5, 6, 2]]
     assert finished[0][1] > finished[1][1]
     for alpha, best in [(0.5, [3, 2]), (1.0, [3, 2]), (2.0, [4, 5, 6, 2])]:
@@ -582,7 +582,7 @@ globals().update(proofs.tests(stub=STUBS.__getitem__))  # the generic proofs: te
 
 from torch.nn import functional as F  # noqa: E402
 
-from course_utils.check.ex_torch10 import _greedy_variant, _loss_variant  # noqa: E402
+from course_utils.lessons.nb10_seq2seq.checks import _greedy_variant, _loss_variant  # noqa: E402
 
 TF_NAMES = ["teacher_forcing_loss", "greedy_decode"]
 tf_proofs = Proofs(TF_NAMES, min_correct=2)
@@ -701,8 +701,8 @@ globals().update({f"{k}_tf": v for k, v in tf_proofs.tests(stub=TF_STUBS.__getit
 
 def test_the_loss_check_uses_the_notebook_modules_signatures_and_the_reference_matches_nb10():
     """The reference loss on notebook 10's own Encoder and Decoder equals Seq2Seq.loss on a Batch."""
-    from course_utils.dates import DateData
-    from course_utils.seq2seq import Seq2Seq
+    from course_utils.lessons.nb10_seq2seq.dates import DateData
+    from course_utils.lessons.nb10_seq2seq.seq2seq import Seq2Seq
 
     data = DateData(seed=0)
     batch = data.batch(data.pairs(5, np.random.default_rng(0)))

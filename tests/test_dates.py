@@ -1,10 +1,10 @@
-"""course_utils.dates: the date normalisation data of notebooks 10 and 11 is what its docstrings say."""
+"""course_utils.lessons.nb10_seq2seq.dates: the date normalisation data of notebooks 10 and 11 is what its docstrings say."""
 import datetime as dt
 
 import numpy as np
 import pytest
 
-from course_utils.dates import (
+from course_utils.lessons.nb10_seq2seq.dates import (
     FIRST_DAY, FORMATS, LAST_DAY, MONTHS, WEEKDAYS, DateData, Vocab, all_days, format_date, ordinal, pad_batch,
 )
 

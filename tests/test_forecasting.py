@@ -1,11 +1,11 @@
-"""course_utils.forecasting (notebook 09): the series, splits, baselines, recursive forecasts,
+"""course_utils.lessons.nb09_time_series_forecasting.forecasting (notebook 09): the series, splits, baselines, recursive forecasts,
 error tables, the training loop and the figures do what their docstrings say."""
 import matplotlib.pyplot as plt  # conftest.py selects the Agg backend: no windows
 import numpy as np
 import pytest
 import torch
 
-from course_utils.forecasting import (
+from course_utils.lessons.nb09_time_series_forecasting.forecasting import (
     LinearAR, error_table, forecast_errors, load_goog, load_membrane, persistence_forecast,
     plot_error_by_step, plot_forecasts, plot_multistep, plot_splits, recursive_forecast, time_split,
     torch_predictor, train_forecaster,

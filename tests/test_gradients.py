@@ -1,4 +1,4 @@
-"""course_utils.gradients (notebook 03) computes what its docstrings say."""
+"""course_utils.lessons.nb03_vanishing_exploding.gradients (notebook 03) computes what its docstrings say."""
 import warnings
 
 import matplotlib.pyplot as plt  # conftest.py selects the Agg backend: no windows
@@ -7,7 +7,7 @@ import pytest
 
 from course_utils import reference as ref
 from course_utils.data import sine_waves
-from course_utils.gradients import (
+from course_utils.lessons.nb03_vanishing_exploding.gradients import (
     factor_per_step,
     global_norm,
     linear_rnn_step_backward,

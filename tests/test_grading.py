@@ -395,7 +395,7 @@ def test_the_seed_comes_from_a_file_or_the_environment_never_the_command_line(tm
 
 def uses_torch(notebook: Path) -> bool:
     from course_utils.check import EXERCISES
-    from course_utils.check._exercise_torch import TorchExercise
+    from course_utils.checking.exercise_torch import TorchExercise
     names = [corpus.exercise_of(cell) for cell in corpus.load(notebook)["cells"]]
     return any(isinstance(EXERCISES.get(n), TorchExercise) for n in names)
 

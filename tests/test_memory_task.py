@@ -1,10 +1,10 @@
-"""course_utils.memory_task: the first-symbol task, the training loop and the plots do what they say."""
+"""course_utils.lessons.nb05_lstm_numpy.memory_task: the first-symbol task, the training loop and the plots do what they say."""
 import matplotlib.pyplot as plt  # conftest.py selects the Agg backend: no windows
 import numpy as np
 import pytest
 
 from course_utils import reference as ref
-from course_utils.memory_task import (
+from course_utils.lessons.nb05_lstm_numpy.memory_task import (
     BLOCKS, WEIGHT_NAMES, Cell, accuracy, accuracy_vs_length, count_params, first_symbol_task,
     format_table, held_out_set, init_params, loss_and_grads, one_of_each_symbol,
     plot_accuracy_vs_length, plot_unit_heatmaps, train,

@@ -24,7 +24,7 @@ import pytest
 
 from conftest import NOTEBOOKS, SOLUTIONS
 from course_utils.check import EXERCISES
-from course_utils.check._exercise import BackwardExercise
+from course_utils.checking.exercise import BackwardExercise
 from course_utils.release import BEGIN_RE, END_RE, find_exercises
 
 PATHS = sorted(SOLUTIONS.glob("*.ipynb"))

@@ -781,7 +781,7 @@ FLOAT32_CASES = {
 
 def _lm_case(name, rng):
     """Notebook 04's language model on float32 parameters (the inputs of its check)."""
-    from course_utils.check.ex_lm import _lm_case as lm_inputs, _train_case
+    from course_utils.lessons.nb04_char_rnn_numpy.checks import _lm_case as lm_inputs, _train_case
 
     if name == "lm_train_step":
         a = _train_case("float32", int(rng.integers(2**31)), 2, 3, 6, 3, 4, 0.05, 0.5, F32).args

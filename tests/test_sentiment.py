@@ -1,11 +1,11 @@
-"""course_utils.sentiment: the generated reviews follow their rules, bags of words cannot decide the
+"""course_utils.lessons.nb08_sentiment_classification.sentiment: the generated reviews follow their rules, bags of words cannot decide the
 twins, tokens are padded as documented, and load_imdb reads the aclImdb folder layout."""
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from course_utils.sentiment import (
+from course_utils.lessons.nb08_sentiment_classification.sentiment import (
     ASPECTS, INTENSIFIERS, KIND_WEIGHTS, NEGATIVE, NEGATORS, OPENERS, POSITIVE, Vocab, bag_of_words, encode_texts,
     generate_reviews, load_imdb, tokenize, write_imdb_layout,
 )

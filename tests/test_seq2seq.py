@@ -1,5 +1,5 @@
-"""course_utils.seq2seq (training, decoding, evaluation and figures of notebooks 10 and 11) and the
-reference modules of course_utils.reference.seq2seq do what their docstrings say."""
+"""course_utils.lessons.nb10_seq2seq.seq2seq (training, decoding, evaluation and figures of notebooks 10 and 11) and the
+reference modules of course_utils.lessons.nb10_seq2seq.reference do what their docstrings say."""
 import matplotlib.pyplot as plt  # conftest.py selects the Agg backend: no windows
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ import torch
 from torch.nn import functional as F
 
 from course_utils import reference as ref
-from course_utils.dates import DateData
-from course_utils.seq2seq import (
+from course_utils.lessons.nb10_seq2seq.dates import DateData
+from course_utils.lessons.nb10_seq2seq.seq2seq import (
     Seq2Seq, accuracy_by_length, exact_match, plot_accuracy_by_length, plot_attention, plot_losses, predict, train,
 )
 
@@ -154,8 +154,8 @@ def test_reference_attention_masks_padding_exactly_and_sums_to_one():
 
 
 def test_reference_beam_search_of_width_one_is_greedy_decoding():
-    from course_utils.check._calls import decoder_step
-    from course_utils.check.ex_torch10 import _gru_decoder
+    from course_utils.checking.conventions import decoder_step
+    from course_utils.lessons.nb10_seq2seq.checks import _gru_decoder
 
     for seed in range(5):
         g = np.random.default_rng(seed)
@@ -178,8 +178,8 @@ def test_train_and_predict_take_the_learners_loss_and_decoder():
     import torch
 
     from course_utils import reference as ref
-    from course_utils.dates import DateData
-    from course_utils.seq2seq import Seq2Seq, predict, train
+    from course_utils.lessons.nb10_seq2seq.dates import DateData
+    from course_utils.lessons.nb10_seq2seq.seq2seq import Seq2Seq, predict, train
 
     data = DateData(seed=0)
     torch.manual_seed(0)

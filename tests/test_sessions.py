@@ -1,4 +1,4 @@
-"""course_utils.sessions: the generated sessions, the clicks loader, the baselines and the evaluation."""
+"""course_utils.lessons.nb14_session_recommendation.sessions: the generated sessions, the clicks loader, the baselines and the evaluation."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import sessions as S
-from course_utils.reference.sessions import recall_mrr_at_k, session_parallel_batches, session_train_step
+from course_utils.lessons.nb14_session_recommendation import sessions as S
+from course_utils.lessons.nb14_session_recommendation.reference import recall_mrr_at_k, session_parallel_batches, session_train_step
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of course_utils.speech: the synthetic utterances, the features, the WAV loader, the plumbing."""
+"""Tests of course_utils.lessons.nb12_speech_ctc.speech: the synthetic utterances, the features, the WAV loader, the plumbing."""
 from __future__ import annotations
 
 import wave
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import speech
+from course_utils.lessons.nb12_speech_ctc import speech
 from course_utils.reference import AcousticModel, ctc_greedy_decode
 
 

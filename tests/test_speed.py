@@ -1,4 +1,4 @@
-"""course_utils.speed: the fast NumPy LSTM and the PyTorch LSTMs compute notebook 05's LSTM and its
+"""course_utils.lessons.nb07_numpy_to_pytorch.speed: the fast NumPy LSTM and the PyTorch LSTMs compute notebook 05's LSTM and its
 gradients; the timer and the table do what they say. Correctness only: no timing is asserted."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torch import nn
 
 from conftest import ROOT
 from course_utils import reference as ref
-from course_utils import speed
+from course_utils.lessons.nb07_numpy_to_pytorch import speed
 
 GRADS = ("dx", "dh0", "dWx", "dWh", "db")
 

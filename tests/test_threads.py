@@ -43,7 +43,7 @@ def test_default_is_one_thread_torch_is_set_on_import_and_the_learners_choice_wi
 
 
 def test_torch_imported_before_course_utils_gets_one_thread_too():
-    out = run("import torch\nimport course_utils.seq2seq\n")
+    out = run("import torch\nimport course_utils.lessons.nb10_seq2seq.seq2seq\n")
     assert out["torch"] == 1 and out["blas"] == [1]
 
 

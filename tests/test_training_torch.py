@@ -1,10 +1,10 @@
-"""course_utils.training_torch: the training loop, predictions and measures of notebook 08."""
+"""course_utils.lessons.nb08_sentiment_classification.training_torch: the training loop, predictions and measures of notebook 08."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from course_utils.training_torch import accuracy, confusion_matrix, fit_classifier, predict, predict_probabilities
+from course_utils.lessons.nb08_sentiment_classification.training_torch import accuracy, confusion_matrix, fit_classifier, predict, predict_probabilities
 
 
 class FirstToken(nn.Module):

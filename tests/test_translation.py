@@ -1,12 +1,12 @@
-"""course_utils.translation: the sentence-pair loader, vocabulary, data and BLEU do what their docstrings say,
+"""course_utils.lessons.nb10_seq2seq.translation: the sentence-pair loader, vocabulary, data and BLEU do what their docstrings say,
 on a tiny file in the layout of the Tatoeba-derived files (manythings.org/anki) that the tests write."""
 import numpy as np
 import pytest
 import torch
 
 from course_utils import reference as ref
-from course_utils.seq2seq import Seq2Seq, train
-from course_utils.translation import TranslationData, WordVocab, bleu, normalize, read_pairs, tokenize
+from course_utils.lessons.nb10_seq2seq.seq2seq import Seq2Seq, train
+from course_utils.lessons.nb10_seq2seq.translation import TranslationData, WordVocab, bleu, normalize, read_pairs, tokenize
 
 ATTRIBUTION = "CC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM) & #1158250 (Wittydev)"
 LINES = [

@@ -9,49 +9,25 @@ float32 among them), compares your outputs with ``course_utils.reference``, and 
 line. When something is wrong it says which output, on which inputs, by how much, and, when
 a known mistake explains your output, what that mistake is; then it raises
 ``CheckFailed`` (an ``AssertionError``) so that "Run All" stops there. An exercise that
-still raises ``NotImplementedError`` is reported as "not attempted yet".
+still raises ``NotImplementedError`` is reported as "not attempted yet" and raises
+``NotAttemptedYet`` (a ``CheckFailed``).
 
-``EXERCISES`` maps each exercise name to its definition; the instructor's grader uses the
-same definitions, so a check and a grade never disagree.
+``check.rnn_forward`` is the exercise itself, defined with its notebook in
+``course_utils/lessons/nb01_rnn_forward/checks.py``. ``EXERCISES`` maps each exercise name to
+it; the instructor's grader uses the same definitions, so a check and a grade never disagree.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from ._core import CheckFailed, NotAttemptedYet, Verdict
-from ._exercise import Exercise
+from course_utils.checking.core import CheckFailed, NotAttemptedYet, Verdict
+from course_utils.checking.exercise import Exercise
+from course_utils.checking.registry import load
 
-# Every module ``ex_*.py`` of this package lists its exercises in a module-level ``EXERCISES``;
-# they are collected here, so adding an exercise is a change to its own module only.
-# Modules are read in this order (the course's order); any other ``ex_*`` module follows.
-_ORDER = ["ex_basics", "ex_rnn", "ex_lm", "ex_optim", "ex_lstm", "ex_gru", "ex_torch07", "ex_torch08",
-          "ex_forecast", "ex_torch10", "ex_torch11"]
-_FOUND = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("ex_"))
-_MODULES = [m for m in _ORDER if m in _FOUND] + [m for m in _FOUND if m not in _ORDER]
-
-EXERCISES: dict[str, Exercise] = {}
-for _module in _MODULES:
-    for _ex in importlib.import_module(f".{_module}", __name__).EXERCISES:
-        assert _ex.name not in EXERCISES, f"exercise {_ex.name} is registered twice"
-        EXERCISES[_ex.name] = _ex
-
-
-def _make_check(ex: Exercise) -> Callable[..., Verdict]:
-    def check(*funcs: Callable) -> Verdict:
-        __tracebackhide__ = True
-        return ex.check(*funcs)
-
-    args = ", ".join(ex.funcs)
-    check.__name__ = check.__qualname__ = ex.name
-    check.__doc__ = (
-        f"Check your `{ex.name}`: call as check.{ex.name}({args}).\n\n"
-        "Prints one line when it is right and returns a truthy Verdict; otherwise prints what is\n"
-        "wrong, with a hint, and raises CheckFailed (an AssertionError); an exercise not written yet\n"
-        "prints one line and raises NotAttemptedYet (a CheckFailed), so that Run All stops there."
-    )
-    return check
+EXERCISES: dict[str, Exercise]
+LESSON_OF: dict[str, str]  # exercise name -> its lesson ("nb01_rnn_forward")
+EXERCISES, LESSON_OF = load()
+globals().update(EXERCISES)
 
 
 def demo(name: str, *funcs: Callable) -> Verdict:
@@ -64,7 +40,21 @@ def demo(name: str, *funcs: Callable) -> Verdict:
     return verdict
 
 
-for _name, _ex in EXERCISES.items():
-    globals()[_name] = _make_check(_ex)
+__all__ = ["CheckFailed", "EXERCISES", "LESSON_OF", "NotAttemptedYet", "Verdict", "demo", *EXERCISES]
 
-__all__ = ["CheckFailed", "EXERCISES", "NotAttemptedYet", "Verdict", "demo", *EXERCISES]
+if TYPE_CHECKING:  # for editors only: go-to-definition on check.<exercise> lands on its definition
+    from course_utils.lessons.nb00_welcome.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb01_rnn_forward.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb02_bptt.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb03_vanishing_exploding.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb04_char_rnn_numpy.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb05_lstm_numpy.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb06_gru_numpy.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb07_numpy_to_pytorch.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb08_sentiment_classification.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb09_time_series_forecasting.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb10_seq2seq.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb11_attention.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb12_speech_ctc.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb13_image_captioning.checks import *  # noqa: F401,F403
+    from course_utils.lessons.nb14_session_recommendation.checks import *  # noqa: F401,F403

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-CALLS = HERE.parent / "check" / "_calls.py"
+CALLS = HERE.parent / "checking" / "conventions.py"
 RUNNER = HERE / "_runner.py"
 MiB = 1 << 20
 MAX_RESULT_ARRAYS = 4096  # far more than any exercise returns (cases x outputs)

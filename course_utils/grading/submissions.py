@@ -159,7 +159,7 @@ def given_source(alias: str, name: str, forbidden: set[str]) -> str:
         module_globals = func.__globals__
         for dep in sorted(_code_names(func.__code__)):
             obj = module_globals.get(dep)
-            if inspect.isfunction(obj) and obj.__module__.startswith("course_utils.reference"):
+            if inspect.isfunction(obj) and obj.__module__.endswith(".reference") and obj.__module__.startswith("course_utils."):
                 visit(dep, obj)
             elif isinstance(obj, types.ModuleType) and dep not in ("np", "math"):
                 raise ValueError(f"the reference {name} uses the module {dep}; it cannot be given")
