@@ -39,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="per exercise (default: 60)")
     p.add_argument("--jobs", "-j", type=int, default=2, help="notebooks checked at once (default: 2)")
 
+    sub.add_parser("doctor", help="for authors: what is missing (checks, references, proofs, markers, hand-outs)")
+
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        from .authoring import doctor_command
+
+        return doctor_command()
     if args.command == "progress":
         from .learner_progress import progress_command
 

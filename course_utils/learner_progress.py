@@ -160,7 +160,7 @@ def first_line(text: str, width: int = 300) -> str:
 
 def describe(result: dict) -> str:
     """One exercise's state in words: passed, not attempted, or what is wrong and the hint's first line."""
-    from .check._core import FAIL, PASS, TODO
+    from .checking.core import FAIL, PASS, TODO
 
     status = result["status"]
     if status == "passed":

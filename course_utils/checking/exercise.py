@@ -56,7 +56,7 @@ class Exercise:
         raise NotImplementedError
 
     def plan(self, case: Case) -> tuple[str, dict]:
-        """How to call the learner's functions on a case: a convention of ``_calls`` and its
+        """How to call the learner's functions on a case: a convention of ``conventions`` and its
         plain-data parameters. The grader sends exactly this to its child process."""
         raise NotImplementedError
 
@@ -271,7 +271,7 @@ class Exercise:
             return Verdict(self.name, "error", [f"{FAIL} {self.name}: call the check as {usage}."])
         rng = np.random.default_rng() if rng is None else rng
         cases = self.all_cases(rng)
-        # The grader's child runs this same loop (_calls.run_cases) and the grader judges what it
+        # The grader's child runs this same loop (conventions.run_cases) and the grader judges what it
         # sends back with these same methods: a self-check and a grade cannot disagree.
         outcomes = run_cases(funcs, (self.plan_of(case) for case in cases))
         for case, (status, *what) in zip(cases, outcomes):

@@ -1,5 +1,5 @@
 """PyTorch exercises: the learner's function or module runs through a convention of
-``_calls`` (in the grader, in the child process); the expected outputs come from running
+``conventions`` (in the grader, in the child process); the expected outputs come from running
 the reference through the very same convention, here in the trusted process.
 
 All checks run in float64, so that a correct module matches the reference to ~1e-12 and
@@ -93,7 +93,7 @@ class GreedyOutputExercise(TorchExercise):
         return None
 
     def wrong_form(self, case, message):
-        if message.startswith("your loop kept calling the decoder"):  # _calls.DecodingRunaway
+        if message.startswith("your loop kept calling the decoder"):  # conventions.DecodingRunaway
             return self.fail(case, f"{self.words['loop']} did not stop", hint=message, output="tokens")
         return super().wrong_form(case, message)
 

@@ -2,10 +2,10 @@
 
     python -I -S runner.pyc JOBDIR
 
-This file, compiled, is copied into ``JOBDIR/in/`` next to ``_calls.pyc`` and ``job.json`` and runs from
+This file, compiled, is copied into ``JOBDIR/in/`` next to ``conventions.pyc`` and ``job.json`` and runs from
 there, on an explicit ``sys.path`` that holds the standard library and the site-packages
 with NumPy, never the course repository. It imports the standard library, NumPy and
-``_calls.py`` only, never ``course_utils``, so that the reference implementations are
+``checking/conventions.py`` only, never ``course_utils``, so that the reference implementations are
 neither in memory nor, with Landlock, readable on disk.
 
 Two processes, so that a trusted one always outlives the learner's code:
@@ -468,7 +468,7 @@ def write_npz(fd: int, arrays: dict, np) -> None:
 
 
 def run_cases(job, calls, namespace, np, cases) -> tuple[list, dict]:
-    """The same case loop as a self-check (``_calls.run_cases``), its outcomes written as plain data."""
+    """The same case loop as a self-check (``conventions.run_cases``), its outcomes written as plain data."""
     funcs = [namespace.get(name) for name in job["funcs"]]
     results, arrays = [], {}
     for i, (status, *what) in enumerate(calls.run_cases(funcs, cases, interruptible=False)):
@@ -515,8 +515,8 @@ def inner(jobdir: str, job: dict, report: Protections, namespaces: str, started:
 
     import numpy as np
     import importlib.machinery
-    path = os.path.join(jobdir, "in", "_calls.pyc")
-    spec = importlib.util.spec_from_loader("_calls", importlib.machinery.SourcelessFileLoader("_calls", path))
+    path = os.path.join(jobdir, "in", "conventions.pyc")
+    spec = importlib.util.spec_from_loader("conventions", importlib.machinery.SourcelessFileLoader("conventions", path))
     calls = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(calls)
     for module in job.get("preload", []):

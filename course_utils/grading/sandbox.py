@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-CALLS = HERE.parent / "checking" / "conventions.py"
+CONVENTIONS = HERE.parent / "checking" / "conventions.py"
 RUNNER = HERE / "_runner.py"
 MiB = 1 << 20
 MAX_RESULT_ARRAYS = 4096  # far more than any exercise returns (cases x outputs)
@@ -244,7 +244,7 @@ def run_child(job: dict, arrays: dict[str, np.ndarray], limits: Limits, tmp_root
         for sub in ("in", "out", "work"):
             (jobdir / sub).mkdir(mode=0o700)
         (jobdir / "in" / "runner.pyc").write_bytes(bytecode(RUNNER))
-        (jobdir / "in" / "_calls.pyc").write_bytes(bytecode(CALLS))
+        (jobdir / "in" / "conventions.pyc").write_bytes(bytecode(CONVENTIONS))
         (jobdir / "in" / "job.json").write_text(json.dumps({**job, "limits": limits.as_job()}), encoding="utf-8")
         if arrays:
             save_npz(jobdir / "in" / "arrays.npz", arrays)

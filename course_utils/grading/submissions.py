@@ -431,7 +431,7 @@ def assign(subs: list[Submission], course: Course) -> None:
 # code (its conventions, its result files), or read what it should not. None is needed by an
 # exercise of this course; a hit is not proof of cheating, so it is listed for a person to read.
 SUSPICIOUS_NAMES = {"gc", "ctypes", "inspect", "importlib", "builtins", "__builtins__", "__import__", "__main__",
-                    "_calls", "runner", "eval", "exec", "compile", "globals", "setattr", "delattr", "signal",
+                    "_calls", "conventions", "runner", "eval", "exec", "compile", "globals", "setattr", "delattr", "signal",
                     "sys", "_getframe", "__code__", "__globals__", "__closure__", "__subclasses__", "__dict__",
                     "f_back", "f_globals", "f_locals", "tb_frame", "modules", "run_cases", "run_plan",
                     "CONVENTIONS", "write_npz", "describe_error", "dup2", "memfd_create", "socket", "fork"}
