@@ -370,6 +370,33 @@ def needed_statements(trees: list[ast.Module], funcs: list[str]) -> set[int]:
     return chosen
 
 
+def parse_cells(cells: list[dict]) -> tuple[dict, list]:
+    """Each cell parsed on its own: ({cell number: its syntax error}, [(cell, filename, tree)]).
+    The sources go into ``linecache`` so that tracebacks can show the learner's lines."""
+    import linecache
+
+    syntax, parsed = {}, []
+    for cell in cells:
+        name = cell.get("filename") or f"<cell {cell['cell']}>"
+        source = strip_magics(cell["source"])
+        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+        try:
+            parsed.append((cell, name, ast.parse(source, filename=name)))
+        except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
+            syntax[str(cell["cell"])] = {"type": type(e).__name__, "message": getattr(e, "msg", str(e)),
+                                         "line": getattr(e, "lineno", None)}
+    return syntax, parsed
+
+
+def run_statement(node: ast.stmt, filename: str, namespace: dict, seconds: float) -> None:
+    """Execute one top-level statement, stopped with StatementBudget after ``seconds`` (0: never)."""
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        exec(compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"), namespace)  # noqa: S102
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def define(cells: list[dict], namespace: dict, budget: dict | None = None,
            funcs: list[str] | None = None) -> tuple[dict, list]:
     """Run the kept statements of every cell, in order; one failure stops only itself.
@@ -377,53 +404,34 @@ def define(cells: list[dict], namespace: dict, budget: dict | None = None,
     With ``funcs`` (the names the exercise calls), only the statements that can matter to them
     run (``needed_statements``). Each statement may run ``budget["statement"]`` seconds, and all
     of them together ``budget["total"]``; past that a statement is stopped and skipped (imports
-    and definitions are never interrupted)."""
-    import linecache
-
+    and definitions are never interrupted: interrupting an import halfway, and torch takes
+    seconds on a busy machine, would leave a broken module behind)."""
     budget = budget or {"statement": 1.0, "total": 3.0}
-    spent = 0.0
+    spent, errors = 0.0, []
 
     def out_of_time(signum, frame):
         raise StatementBudget()
 
     signal.signal(signal.SIGALRM, out_of_time)
-    syntax, errors, parsed = {}, [], []
-    for cell in cells:
-        name = cell.get("filename") or f"<cell {cell['cell']}>"
-        source = strip_magics(cell["source"])
-        linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # for tracebacks
-        try:
-            parsed.append((cell, name, ast.parse(source, filename=name)))
-        except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-            line = getattr(e, "lineno", None)
-            syntax[str(cell["cell"])] = {"type": type(e).__name__, "message": getattr(e, "msg", str(e)),
-                                         "line": line}
+    syntax, parsed = parse_cells(cells)
     chosen = needed_statements([tree for _, _, tree in parsed], funcs) if funcs is not None else None
     for cell, name, tree in parsed:
         for node in tree.body:
             if not kept(node) or (chosen is not None and id(node) not in chosen):
                 continue
-            # Imports and definitions run without a budget: interrupting an import halfway (torch
-            # takes seconds on a busy machine) would leave a broken module behind.
             definition = isinstance(node, DEFINITIONS)
             left = min(float(budget["statement"]), float(budget["total"]) - spent)
+            where = {"cell": cell["cell"], "line": node.lineno}
             if left <= 0.001 and not definition:
-                errors.append({"cell": cell["cell"], "line": node.lineno, "type": "budget",
-                               "message": "", "names": assigned_names(node)})
+                errors.append({**where, "type": "budget", "message": "", "names": assigned_names(node)})
                 continue
             start = time.monotonic()
             try:
-                signal.setitimer(signal.ITIMER_REAL, 0 if definition else left)
-                try:
-                    exec(compile(ast.Module(body=[node], type_ignores=[]), name, "exec"), namespace)  # noqa: S102
-                finally:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
+                run_statement(node, name, namespace, 0 if definition else left)
             except StatementBudget:
-                errors.append({"cell": cell["cell"], "line": node.lineno, "type": "budget",
-                               "message": "", "names": assigned_names(node)})
+                errors.append({**where, "type": "budget", "message": "", "names": assigned_names(node)})
             except BaseException as e:  # noqa: BLE001 (the learner's code may raise anything)
-                errors.append({"cell": cell["cell"], "line": node.lineno, **describe_error(e),
-                               "names": assigned_names(node)})
+                errors.append({**where, **describe_error(e), "names": assigned_names(node)})
                 if isinstance(e, OutputLimitExceeded):
                     return syntax, errors
             finally:
@@ -491,10 +499,51 @@ def run_cases(job, calls, namespace, np, cases) -> tuple[list, dict]:
 
 
 def inner(jobdir: str, job: dict, report: Protections, namespaces: str, started: int) -> None:
-    limits = job["limits"]
-    work = os.path.join(jobdir, "work")
+    """The child, inside its namespaces: lock itself down, then define the learner's code and run
+    the exercise's cases, writing ``out/result.json`` and ``out/result.npz``."""
+    limits, work = job["limits"], os.path.join(jobdir, "work")
     if sys.platform.startswith("linux"):
         libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    limit_pids_and_disk(limits, work, namespaces, report)
+    import numpy as np
+
+    conventions = load_conventions(jobdir)
+    for module in job.get("preload", []):
+        __import__(module)
+    arrays = load_arrays(os.path.join(jobdir, "in", "arrays.npz"), np)
+    cases = [(c["convention"], decode(c["params"], arrays)) for c in job["cases"]]
+    del arrays
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    out_json = os.open(os.path.join(jobdir, "out", "result.json"), flags, 0o600)
+    out_npz = os.open(os.path.join(jobdir, "out", "result.npz"), flags, 0o600)
+    os.chdir(work)
+    os.environ.clear()
+    os.environ.update({"HOME": work, "TMPDIR": work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+                       "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    set_resource_limits(limits, namespaces, report)
+    if sys.platform.startswith("linux"):
+        lock_down(job, work, report)
+    missing = [p for p in job.get("require", []) if p not in report.on]
+    result = {"protections": report.as_dict()}
+    if missing:
+        result["refused"] = "sandbox protections did not engage: " + ", ".join(missing)
+        os.write(out_json, json.dumps(result).encode())
+        os._exit(SANDBOX_REFUSED)
+    if job.get("probe"):
+        result["probe"] = probe(job.get("probe_paths", []), job.get("grader_pid", 0))
+        os.write(out_json, json.dumps(result).encode())
+        return
+    outputs = run_learner_code(jobdir, job, conventions, np, cases, result, started)
+    try:
+        write_npz(out_npz, outputs, np)
+    except BaseException as e:  # noqa: BLE001
+        result["write_error"] = describe_error(e)
+    os.write(out_json, json.dumps(result, allow_nan=True).encode())
+
+
+def limit_pids_and_disk(limits: dict, work: str, namespaces: str, report: Protections) -> None:
+    """In a PID namespace, cap the number of processes; in a mount namespace, make the working
+    directory a small tmpfs of its own."""
     if "pid" in namespaces:
         try:  # per PID namespace since Linux 6.14; 301 is the smallest value allowed
             _write_proc("/proc/sys/kernel/pid_max", str(limits["pids"]))
@@ -511,30 +560,23 @@ def inner(jobdir: str, job: dict, report: Protections, namespaces: str, started:
         except OSError as e:
             report.fail("tmpfs", e)
 
+
+def load_conventions(jobdir: str):
+    """The calling conventions (``course_utils/checking/conventions.py``, compiled), as a module."""
+    import importlib.machinery
     import importlib.util
 
-    import numpy as np
-    import importlib.machinery
     path = os.path.join(jobdir, "in", "conventions.pyc")
     spec = importlib.util.spec_from_loader("conventions", importlib.machinery.SourcelessFileLoader("conventions", path))
-    calls = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(calls)
-    for module in job.get("preload", []):
-        __import__(module)
-    arrays = load_arrays(os.path.join(jobdir, "in", "arrays.npz"), np)
-    cases = [(c["convention"], decode(c["params"], arrays)) for c in job["cases"]]
-    del arrays
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    out_json = os.open(os.path.join(jobdir, "out", "result.json"), flags, 0o600)
-    out_npz = os.open(os.path.join(jobdir, "out", "result.npz"), flags, 0o600)
 
-    os.chdir(work)
-    os.environ.clear()
-    os.environ.update({"HOME": work, "TMPDIR": work, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
-                       "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-
+def set_resource_limits(limits: dict, namespaces: str, report: Protections) -> None:
+    """CPU time, address space, file size, open files and (in a user namespace) processes."""
     import resource
+
     if hasattr(signal, "SIGXFSZ"):  # a write past the file size limit fails with an error instead
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     cpu = int(limits["cpu"])
@@ -552,47 +594,41 @@ def inner(jobdir: str, job: dict, report: Protections, namespaces: str, started:
         except (ValueError, OSError, AttributeError) as e:
             report.fail(name, e)
 
-    if sys.platform.startswith("linux"):
-        def no_new_privs():
-            _check(libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
-            return "set: nothing gains privileges by exec"
 
-        def landlocked():
-            abi = landlock(job["readable"], [work], ["/dev/null"])
-            return (f"ABI {abi}: reads only the Python installation, writes only its working directory"
-                    + (", no TCP" if abi >= 4 else "") + (", no signals or abstract sockets outside" if abi >= 6 else ""))
+def lock_down(job: dict, work: str, report: Protections) -> None:
+    """No new privileges, Landlock, no capabilities, seccomp: each step recorded, or why it failed."""
+    def no_new_privs():
+        _check(libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
+        return "set: nothing gains privileges by exec"
 
-        def no_capabilities():
-            drop_capabilities()
-            return "all dropped"
+    def landlocked():
+        abi = landlock(job["readable"], [work], ["/dev/null"])
+        return (f"ABI {abi}: reads only the Python installation, writes only its working directory"
+                + (", no TCP" if abi >= 4 else "") + (", no signals or abstract sockets outside" if abi >= 6 else ""))
 
-        def no_processes():
-            seccomp_no_new_processes()
-            return "no fork, no exec, no new namespaces, no sockets of any family, no memfd, no io_uring, no ptrace"
+    def no_capabilities():
+        drop_capabilities()
+        return "all dropped"
 
-        steps = [("no_new_privs", no_new_privs), ("landlock", landlocked),
-                 ("capabilities", no_capabilities), ("seccomp", no_processes)]
-        for name, step in steps:
-            if name in job.get("skip", []):
-                report.fail(name, "skipped")
-                continue
-            try:
-                report.set(name, step())
-            except OSError as e:
-                report.fail(name, e)
+    def no_processes():
+        seccomp_no_new_processes()
+        return "no fork, no exec, no new namespaces, no sockets of any family, no memfd, no io_uring, no ptrace"
 
-    missing = [p for p in job.get("require", []) if p not in report.on]
-    result = {"protections": report.as_dict()}
-    if missing:
-        result["refused"] = "sandbox protections did not engage: " + ", ".join(missing)
-        os.write(out_json, json.dumps(result).encode())
-        os._exit(SANDBOX_REFUSED)
+    for name, step in [("no_new_privs", no_new_privs), ("landlock", landlocked),
+                       ("capabilities", no_capabilities), ("seccomp", no_processes)]:
+        if name in job.get("skip", []):
+            report.fail(name, "skipped")
+            continue
+        try:
+            report.set(name, step())
+        except OSError as e:
+            report.fail(name, e)
 
-    if job.get("probe"):
-        result["probe"] = probe(job.get("probe_paths", []), job.get("grader_pid", 0))
-        os.write(out_json, json.dumps(result).encode())
-        return
 
+def run_learner_code(jobdir: str, job: dict, conventions, np, cases: list, result: dict, started: int) -> dict:
+    """With output captured and file descriptors 0-2 on /dev/null: define the learner's code, run
+    the cases, and fill ``result``; returns the output arrays."""
+    limits = job["limits"]
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # what the learner's code writes at the C level goes nowhere
         os.dup2(devnull, fd)
@@ -609,17 +645,12 @@ def inner(jobdir: str, job: dict, report: Protections, namespaces: str, started:
     syntax, errors = define(job["cells"], namespace, job.get("budget"), list(job["funcs"]))
     result.update(syntax_errors=syntax, definition_errors=errors)
     result["undefined"] = [n for n in job["funcs"] if not callable(namespace.get(n))]
+    outputs = {}
     if not result["undefined"] and not sink.exceeded:
-        result["cases"], outputs = run_cases(job, calls, namespace, np, cases)
-    else:
-        outputs = {}
+        result["cases"], outputs = run_cases(job, conventions, namespace, np, cases)
     result["printed"] = sink.written
     result["output_limit"] = sink.exceeded
-    try:
-        write_npz(out_npz, outputs, np)
-    except BaseException as e:  # noqa: BLE001
-        result["write_error"] = describe_error(e)
-    os.write(out_json, json.dumps(result, allow_nan=True).encode())
+    return outputs
 
 
 def probe(paths: list[str], grader: int) -> dict:

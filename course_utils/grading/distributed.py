@@ -25,6 +25,7 @@ import hashlib
 import importlib.metadata
 import ipaddress
 import json
+import logging
 import os
 import re
 import socket
@@ -218,7 +219,8 @@ def connect(scheduler: str):
                 raise GradingError("--scheduler local:N needs N >= 1 worker processes")
             try:
                 cluster = stack.enter_context(LocalCluster(n_workers=int(local[1]), threads_per_worker=1,
-                                                           processes=True, dashboard_address=None))
+                                                           processes=True, dashboard_address=None,
+                                                           silence_logs=logging.ERROR))
             except RuntimeError as e:  # e.g. a script that starts grading without `if __name__ == "__main__":`
                 raise GradingError(f"a local Dask cluster did not start: {e}") from None
             client = stack.enter_context(Client(cluster))

@@ -1,4 +1,4 @@
-"""Checks of notebook 00 (sigmoid, softmax), 02 (numerical_gradient) and 03 (clip_grad_norm)."""
+"""Checks of notebook 00: sigmoid and softmax."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,11 +27,15 @@ def _mistake_sigmoid(f):
     return lambda case: {"out": f(case.args["x"])}
 
 
+def _wrong_sigmoid_of_minus_x(x):  # the sign of the exponent flipped
+    return 1 / (1 + np.exp(x))
+
+
 sigmoid = FunctionExercise(
     "sigmoid", ("out",), ref.sigmoid, _sigmoid_build, ("N", "D"),
     mistakes=[
         Mistake("that is sigmoid(-x): the formula is 1 / (1 + exp(-x)).",
-                _mistake_sigmoid(lambda x: 1 / (1 + np.exp(x)))),
+                _mistake_sigmoid(lambda x: 1 / (1 + np.exp(x))), _wrong_sigmoid_of_minus_x),
         Mistake("that is tanh(x), not the sigmoid 1 / (1 + exp(-x)).", _mistake_sigmoid(np.tanh)),
     ],
     hints={
@@ -63,13 +67,19 @@ def _m_softmax(f):
     return lambda case: {"probs": f(case.args["scores"])}
 
 
+def _wrong_softmax_over_axis_0(scores):  # normalised down the columns instead of along each row
+    e = np.exp(scores - scores.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
 softmax = FunctionExercise(
     "softmax", ("probs",), ref.softmax, _softmax_build, ("N", "V"),
     mistakes=[
         Mistake("your probabilities sum to 1 down each column (axis 0): normalise over the last "
                 "axis, with axis=-1 and keepdims=True.",
                 _m_softmax(lambda s: np.exp(s - s.max(axis=0, keepdims=True))
-                           / np.exp(s - s.max(axis=0, keepdims=True)).sum(axis=0, keepdims=True))),
+                           / np.exp(s - s.max(axis=0, keepdims=True)).sum(axis=0, keepdims=True)),
+                _wrong_softmax_over_axis_0),
         Mistake("your probabilities sum to 1 over the whole array: normalise each row separately, "
                 "over the last axis (axis=-1, keepdims=True).",
                 _m_softmax(lambda s: np.exp(s - s.max()) / np.exp(s - s.max()).sum())),

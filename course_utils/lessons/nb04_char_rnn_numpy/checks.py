@@ -18,13 +18,21 @@ def _embedding_build(rng, N, T, V, D):
     return {"x": rng.integers(0, max(1, V // 2 + 1), size=(N, T)), "W": rng.standard_normal((V, D))}
 
 
+def _wrong_axes_swapped(x, W):  # W[x.T]: the batch and time axes swapped
+    return W[x.T], (x, W.shape)
+
+
+def _wrong_summed_over_time(x, W):  # one vector per sequence instead of one per position
+    return W[x].sum(axis=1), (x, W.shape)
+
+
 embedding_forward = FunctionExercise(
     "embedding_forward", ("out", "cache"), ref.embedding_forward, _embedding_build, ("N", "T", "V", "D"),
     mistakes=[
         Mistake("the first two axes are swapped: out[n, t] = W[x[n, t]], which is simply W[x].",
-                lambda c: {"out": c.args["W"][c.args["x"].T]}),
+                lambda c: {"out": c.args["W"][c.args["x"].T]}, _wrong_axes_swapped),
         Mistake("you sum the embeddings over time; keep one vector per position: out = W[x].",
-                lambda c: {"out": c.args["W"][c.args["x"]].sum(axis=1)}),
+                lambda c: {"out": c.args["W"][c.args["x"]].sum(axis=1)}, _wrong_summed_over_time),
     ],
     hints={"out": "out[n, t] = W[x[n, t]]; NumPy's integer indexing does it in one go: W[x].",
            "out.shape": "out should have shape (N, T, D): W[x] picks one row of W per token."},
@@ -51,14 +59,28 @@ def _averaged(x, W, dout):
     return dW / np.maximum(counts, 1)
 
 
+def _wrong_index_add(dout, cache):  # dW[x] += dout: a repeated token adds only one occurrence
+    x, shape = cache
+    dW = np.zeros(shape, dtype=dout.dtype)
+    dW[x] += dout
+    return dW
+
+
+def _wrong_averaged(dout, cache):  # the occurrences of a token averaged instead of summed
+    x, shape = cache
+    dW = np.zeros(shape, dtype=dout.dtype)
+    np.add.at(dW, x, dout)
+    return dW / np.maximum(np.bincount(x.ravel(), minlength=shape[0]), 1)[:, None].astype(dW.dtype)
+
+
 embedding_backward = BackwardExercise(
     "embedding_backward", embedding_forward, ("dW",), ref.embedding_backward,
     mistakes=[
         Mistake("a token that appears several times gets the gradient of only one occurrence: "
                 "dW[x] += dout does not add repeated indices up. Use np.add.at(dW, x, dout), or a loop.",
-                _emb_bwd(_buffered)),
+                _emb_bwd(_buffered), _wrong_index_add),
         Mistake("you average over the occurrences of each token; the gradient is their sum.",
-                _emb_bwd(_averaged)),
+                _emb_bwd(_averaged), _wrong_averaged),
     ],
     hints={"dW": "dW[v] is the sum of dout[n, t] over every position where x[n, t] == v "
                  "(np.add.at(dW, x, dout)); rows of tokens that never appear are zero."},
@@ -123,6 +145,31 @@ def _lm(**kw):
     return lambda c: _loss_variant(c.args["scores"], c.args["y"], c.args["mask"], **kw)
 
 
+def _nll_and_probs(scores, y):
+    """A learner's own pieces: -log p of the targets (N, T), the probabilities, the one-hot targets."""
+    shifted = scores - scores.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    one_hot = np.eye(scores.shape[-1], dtype=scores.dtype)[y]
+    return -(one_hot * log_probs).sum(axis=-1), np.exp(log_probs), one_hot
+
+
+def _wrong_loss_without_mask(scores, y, mask):  # every position counts, in the loss and in dscores
+    nll, probs, one_hot = _nll_and_probs(scores, y)
+    return float(nll.sum() / y.size), (probs - one_hot) / y.size
+
+
+def _wrong_loss_over_N(scores, y, mask):  # divided by the batch size, not by the counted positions
+    nll, probs, one_hot = _nll_and_probs(scores, y)
+    N = scores.shape[0]
+    return float((nll * mask).sum() / N), (probs - one_hot) * mask[..., None] / N
+
+
+def _wrong_grad_without_mask(scores, y, mask):  # the loss masked, dscores not
+    nll, probs, one_hot = _nll_and_probs(scores, y)
+    count = int(mask.sum())
+    return float((nll * mask).sum() / count), (probs - one_hot) / count
+
+
 class TemporalSoftmaxLossExercise(FunctionExercise):
     def judge(self, case, outputs, modified=()):
         """On the cases built for one numerical trap, a wrong or infinite value that no catalogued
@@ -153,13 +200,13 @@ temporal_softmax_loss = TemporalSoftmaxLossExercise(
     "temporal_softmax_loss", ("loss", "dscores"), ref.temporal_softmax_loss, _loss_build, ("N", "T", "V"),
     mistakes=[
         Mistake("the mask is ignored: only positions where mask is True count, in the loss and in "
-                "dscores.", _lm(use_mask=False)),
+                "dscores.", _lm(use_mask=False), _wrong_loss_without_mask),
         Mistake("you divide by N; the loss is the mean over the positions where mask is True, so "
-                "divide by mask.sum() (in the loss and in dscores).", _lm(divide="N")),
+                "divide by mask.sum() (in the loss and in dscores).", _lm(divide="N"), _wrong_loss_over_N),
         Mistake("you divide by N * T; the loss is the mean over the positions where mask is True, so "
                 "divide by mask.sum().", _lm(divide="NT")),
         Mistake("the loss is right, but dscores ignores the mask: positions where mask is False get "
-                "zero gradient.", _lm(grad_mask=False)),
+                "zero gradient.", _lm(grad_mask=False), _wrong_grad_without_mask),
         Mistake("the loss is right, but dscores is not divided by the number of counted positions.",
                 _lm(grad_divide=False)),
         Mistake("dscores is softmax(scores); subtract 1 at the correct class: dscores = probs - one_hot(y).",
@@ -190,6 +237,43 @@ def _dist(logits, temperature):
     return ref.softmax(logits / temperature)
 
 
+def _draw(probs, rng):
+    """One token per row of probs, by inverse CDF: a learner's own draw."""
+    idx = (probs.cumsum(axis=-1) < rng.random((len(probs), 1))).sum(axis=-1)
+    return np.minimum(idx, probs.shape[-1] - 1)
+
+
+def _wrong_multiplies(logits, temperature, rng):  # softmax(logits * temperature)
+    return logits.argmax(axis=-1) if temperature == 0 else _draw(ref.softmax(logits * temperature), rng)
+
+
+def _wrong_no_temperature(logits, temperature, rng):  # the temperature is never used
+    return logits.argmax(axis=-1) if temperature == 0 else _draw(ref.softmax(logits), rng)
+
+
+def _wrong_always_argmax(logits, temperature, rng):  # greedy at every temperature
+    return logits.argmax(axis=-1)
+
+
+def _wrong_uniform(logits, temperature, rng):  # rng.choice(V) without p=: every token equally likely
+    return logits.argmax(axis=-1) if temperature == 0 else rng.choice(logits.shape[1], size=len(logits))
+
+
+# The catalogue of sampling mistakes, each with the distribution it draws from (rows of logits,
+# temperature -> probabilities): the check tests the learner's samples against those.
+SAMPLING_MISTAKES = (
+    (Mistake("you multiply the logits by the temperature; divide them: softmax(logits / temperature).",
+             implementation=_wrong_multiplies), lambda rows, t: ref.softmax(rows * t)),
+    (Mistake("the temperature has no effect: sample from softmax(logits / temperature).",
+             implementation=_wrong_no_temperature), lambda rows, t: ref.softmax(rows)),
+    (Mistake("you always take the argmax; for temperature > 0, draw a random token.",
+             implementation=_wrong_always_argmax), lambda rows, t: _dist(rows, 0)),
+    (Mistake("your tokens are uniformly distributed: draw them with probabilities "
+             "softmax(logits / temperature).", implementation=_wrong_uniform),
+     lambda rows, t: np.full_like(rows, 1 / rows.shape[1])),
+)
+
+
 class SampleWithTemperatureExercise(Exercise):
     """Judged by the distribution of the samples, not by the exact draws.
 
@@ -202,6 +286,7 @@ class SampleWithTemperatureExercise(Exercise):
     name = "sample_with_temperature"
     funcs = ("sample_with_temperature",)
     outputs = ("samples",)
+    mistakes = [mistake for mistake, _ in SAMPLING_MISTAKES]
     hints = {"crash": "temperature 0 needs its own branch (argmax): dividing by 0 gives inf and nan "
                       "probabilities. For temperature > 0, probabilities must be finite and sum to 1 per row."}
 
@@ -229,6 +314,11 @@ class SampleWithTemperatureExercise(Exercise):
 
     def expected(self, case):
         return {"samples": np.zeros(len(case.args["logits"]), dtype=np.int64)}
+
+    def output_names(self, case):
+        """None: the samples are judged by their distribution (``judge``), never against ``expected``,
+        so the shared judging only looks at the inputs changed in place."""
+        return ()
 
     def judge(self, case, outputs, modified=()):
         logits, t = case.args["logits"], case.args["temperature"]
@@ -287,18 +377,12 @@ class SampleWithTemperatureExercise(Exercise):
         return worst
 
     def which(self, samples, logits, t, V):
+        """The hint of the catalogued mistake whose distribution the samples follow, or ""."""
         rows = logits[::REPEATS][:2].astype(np.float64)
-        candidates = [
-            ("you multiply the logits by the temperature; divide them: softmax(logits / temperature).",
-             ref.softmax(rows * t)),
-            ("the temperature has no effect: sample from softmax(logits / temperature).", ref.softmax(rows)),
-            ("you always take the argmax; for temperature > 0, draw a random token.", _dist(rows, 0)),
-            ("your tokens are uniformly distributed: draw them with probabilities "
-             "softmax(logits / temperature).", np.full_like(rows, 1 / V)),
-        ]
-        for hint, p in candidates:
+        for mistake, distribution in SAMPLING_MISTAKES:
+            p = distribution(rows, t)
             if not np.allclose(p, _dist(rows, t), atol=0.02) and self.zscore(samples, p, V) <= 5:
-                return hint
+                return mistake.hint
         return ""
 
 
@@ -411,10 +495,21 @@ LAST_H_HINT = "the last hidden state is h[:, -1], the state after the last step;
 SWAP_HINT = ("Wx and Wh are swapped in the call to rnn_forward: its arguments are (x, h0, Wx, Wh, b), "
              "Wx for the input and Wh for the previous state.")
 
+
+def _wrong_first_state(params, x, h0):  # h[:, 0], the state after the first step, as last_h
+    scores, _, cache = ref.lm_forward(params, x, h0)
+    emb = ref.embedding_forward(x, params["W_embed"])[0]
+    h = ref.rnn_forward(emb, h0, params["Wx"], params["Wh"], params["b"])[0]
+    return scores, h[:, 0], cache
+
+
+def _wrong_swapped_weights(params, x, h0):  # rnn_forward(x, h0, Wh, Wx, b)
+    return ref.lm_forward({**params, "Wx": params["Wh"], "Wh": params["Wx"]}, x, h0)
+
 lm_forward = LanguageModelExercise(
     "lm_forward", ("scores", "last_h", "cache"), ref.lm_forward,
-    mistakes=[Mistake(H0_HINT, _fwd(h0_zero=True)), Mistake(LAST_H_HINT, _fwd(first_h=True)),
-              Mistake(SWAP_HINT, _fwd(swap_w=True))],
+    mistakes=[Mistake(H0_HINT, _fwd(h0_zero=True)), Mistake(LAST_H_HINT, _fwd(first_h=True), _wrong_first_state),
+              Mistake(SWAP_HINT, _fwd(swap_w=True), _wrong_swapped_weights)],
     hints={"scores": "the scores come from three layers in turn: embedding_forward, rnn_forward, "
                      "temporal_affine_forward, each with its own entries of params (see the hints "
                      "under the exercise).",
@@ -435,6 +530,29 @@ GRAD_HINT = ("each parameter's gradient comes from the backward function of the 
              "under the exercise lists what each returns).")
 
 
+def _wrong_mask_of_ones(params, x, y, mask, h):  # np.ones(...) passed as the mask
+    return ref.lm_loss_and_grads(params, x, y, np.ones_like(mask), h)
+
+
+def _wrong_from_zeros(params, x, y, mask, h):  # the RNN started from zeros, not from h
+    return ref.lm_loss_and_grads(params, x, y, mask, np.zeros_like(h))
+
+
+def _wrong_embedding_from_dh(params, x, y, mask, h):  # embedding_backward fed dh instead of demb
+    scores, last_h, (c_emb, c_rnn, c_out) = ref.lm_forward(params, x, h)
+    loss, dscores = ref.temporal_softmax_loss(scores, y, mask)
+    g = {}
+    dh, g["W_out"], g["b_out"] = ref.temporal_affine_backward(dscores, c_out)
+    _, _, g["Wx"], g["Wh"], g["b"] = ref.rnn_backward(dh, c_rnn)
+    g["W_embed"] = ref.embedding_backward(dh, c_emb)
+    return loss, g, last_h
+
+
+def _wrong_swapped_grads(params, x, y, mask, h):  # dWx stored as grads['Wh'] and dWh as grads['Wx']
+    loss, g, last_h = ref.lm_loss_and_grads(params, x, y, mask, h)
+    return loss, {**g, "Wx": g["Wh"], "Wh": g["Wx"]}, last_h
+
+
 class LossAndGradsExercise(LanguageModelExercise):
     def gradient_cases(self, cases):
         """Gradient check: every gradient against centred differences of the learner's own loss."""
@@ -453,15 +571,16 @@ lm_loss_and_grads = LossAndGradsExercise(
     "lm_loss_and_grads", ("loss", "grads", "last_h"), ref.lm_loss_and_grads,
     mistakes=[
         Mistake("the loss counts every position: pass the mask you were given to temporal_softmax_loss, "
-                "not np.ones(...).", _lg(no_mask=True)),
-        Mistake(H0_HINT, _lg(h0_zero=True)),
+                "not np.ones(...).", _lg(no_mask=True), _wrong_mask_of_ones),
+        Mistake(H0_HINT, _lg(h0_zero=True), _wrong_from_zeros),
         Mistake(LAST_H_HINT, _lg(first_h=True)),
         Mistake(SWAP_HINT, _lg(swap_w=True)),
         Mistake("grads['W_embed'] is computed from the gradient of the hidden states; the embedding "
                 "layer's output is the RNN's input, so feed embedding_backward the first value "
-                "rnn_backward returns (the gradient of its input x).", _lg(demb_from_dh=True)),
+                "rnn_backward returns (the gradient of its input x).", _lg(demb_from_dh=True),
+                _wrong_embedding_from_dh),
         Mistake("grads['Wx'] and grads['Wh'] are swapped: rnn_backward returns dx, dh0, dWx, dWh, db, "
-                "in this order.", _lg(swap_grads=True)),
+                "in this order.", _lg(swap_grads=True), _wrong_swapped_grads),
     ],
     hints={"loss": "the loss is temporal_softmax_loss of the model's scores, the targets y and the mask "
                    "(the forward pass is lm_forward's).",
@@ -523,6 +642,48 @@ def _tm(**kw):
     return lambda case: _train(case, **kw)
 
 
+def _step_with(params, adam, x, y, h, lr, max_norm, clip="global", t_same=False, keep=True, carry=True,
+               pass_lr=True):
+    """One train step as a learner writes it, with the mistake its keywords name."""
+    loss, grads, last_h = ref.lm_loss_and_grads(params, x, y, np.ones(y.shape, dtype=bool), h)
+    clipped, total = ref.clip_grad_norm(grads, max_norm)
+    if clip == "global":
+        grads = clipped
+    elif clip == "each":
+        grads = {k: ref.clip_grad_norm({k: g}, max_norm)[0][k] for k, g in grads.items()}
+    t = adam["t"] + 1
+    new = {k: ref.adam_step(params[k], grads[k], adam["m"][k], adam["v"][k], t, lr if pass_lr else 1e-3)
+           for k in params}
+    state = {"t": adam["t"] if t_same else t,
+             "m": {k: r[1] for k, r in new.items()} if keep else adam["m"],
+             "v": {k: r[2] for k, r in new.items()} if keep else adam["v"]}
+    return {k: r[0] for k, r in new.items()}, state, loss, last_h if carry else h, total
+
+
+def _wrong_no_clipping(params, adam, x, y, h, lr, max_norm):  # the raw gradients into Adam
+    return _step_with(params, adam, x, y, h, lr, max_norm, clip="none")
+
+
+def _wrong_clips_each(params, adam, x, y, h, lr, max_norm):  # each gradient clipped by its own norm
+    return _step_with(params, adam, x, y, h, lr, max_norm, clip="each")
+
+
+def _wrong_t_same(params, adam, x, y, h, lr, max_norm):  # the returned state keeps the old t
+    return _step_with(params, adam, x, y, h, lr, max_norm, t_same=True)
+
+
+def _wrong_moments_dropped(params, adam, x, y, h, lr, max_norm):  # the returned state keeps the old m and v
+    return _step_with(params, adam, x, y, h, lr, max_norm, keep=False)
+
+
+def _wrong_state_not_handed_on(params, adam, x, y, h, lr, max_norm):  # h returned instead of last_h
+    return _step_with(params, adam, x, y, h, lr, max_norm, carry=False)
+
+
+def _wrong_default_lr(params, adam, x, y, h, lr, max_norm):  # adam_step called without lr
+    return _step_with(params, adam, x, y, h, lr, max_norm, pass_lr=False)
+
+
 STEP_HINT = ("the first loss depends only on lm_loss_and_grads (check it passed); later ones on the "
              "update: the clipped gradients, an Adam step of every parameter, t counted from 1, and "
              "the hidden state handed on (see the hints under the exercise).")
@@ -534,17 +695,17 @@ class TrainStepExercise(Exercise):
     outputs = ("loss", "total_norm", "adam['t']", "last_h", *(f"params['{k}']" for k in NAMES))
     mistakes = [
         Mistake("the gradients are not clipped: pass them through clip_grad_norm(grads, max_norm) and use "
-                "the clipped ones in the Adam steps.", _tm(clip="none")),
+                "the clipped ones in the Adam steps.", _tm(clip="none"), _wrong_no_clipping),
         Mistake("you clip each gradient by its own norm; clip them together, by their global norm: "
-                "clip_grad_norm(grads, max_norm) on the whole dict.", _tm(clip="each")),
+                "clip_grad_norm(grads, max_norm) on the whole dict.", _tm(clip="each"), _wrong_clips_each),
         Mistake("Adam's step count does not grow: t is adam['t'] + 1, and the Adam state you return must "
-                "hold it, so that the next step uses t + 1.", _tm(t_fixed=True)),
+                "hold it, so that the next step uses t + 1.", _tm(t_fixed=True), _wrong_t_same),
         Mistake("the running averages are not kept: the Adam state you return must hold the new m and v "
-                "that adam_step returned for every parameter.", _tm(keep_moments=False)),
+                "that adam_step returned for every parameter.", _tm(keep_moments=False), _wrong_moments_dropped),
         Mistake("you return the hidden state you were given; return the last hidden state of this "
-                "batch, so that the next batch continues from it.", _tm(carry_h=False)),
+                "batch, so that the next batch continues from it.", _tm(carry_h=False), _wrong_state_not_handed_on),
         Mistake("the learning rate is not used: pass lr to adam_step (its default, 1e-3, is used "
-                "instead).", _tm(use_lr=False)),
+                "instead).", _tm(use_lr=False), _wrong_default_lr),
     ]
     hints = {"loss": STEP_HINT, **{f"params['{k}']": STEP_HINT for k in NAMES},
              "loss.finite": "nan or inf in the losses: Adam's bias correction divides by 1 - beta**t, "
@@ -615,8 +776,32 @@ def _variant(param, grad, m, v, t, lr, beta1, beta2, eps, correct=True, eps_insi
     return {"new_param": param - lr * step, "new_m": m, "new_v": v}
 
 
-def _m(**kw):
-    return lambda case: _variant(*case.args.values(), **kw)
+def _m(*only, **kw):
+    """The model of a mistake: the outputs of ``_variant``, or only those named in ``only``."""
+    def outputs(case):
+        out = _variant(*case.args.values(), **kw)
+        return {k: out[k] for k in only} if only else out
+    return outputs
+
+
+def _wrong_no_bias_correction(param, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):  # m, v used raw
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad ** 2
+    return param - lr * m / (np.sqrt(v) + eps), m, v
+
+
+def _wrong_eps_inside_sqrt(param, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):  # sqrt(v_hat + eps)
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad ** 2
+    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    return param - lr * m_hat / np.sqrt(v_hat + eps), m, v
+
+
+def _wrong_v_not_squared(param, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):  # grad, not grad**2
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad  # can be negative: np.sqrt(v_hat) is nan
+    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    return param - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
 
 
 class AdamStepExercise(FunctionExercise):
@@ -631,12 +816,14 @@ adam_step = AdamStepExercise(
     "adam_step", ("new_param", "new_m", "new_v"), ref.adam_step, _adam_build, ("N", "D"),
     mistakes=[
         Mistake("the bias correction is missing: divide m by (1 - beta1**t) and v by (1 - beta2**t); "
-                "without it the first steps are far too small.", _m(correct=False)),
+                "without it the first steps are far too small.", _m(correct=False), _wrong_no_bias_correction),
         Mistake("the bias correction uses t - 1: t counts steps from 1, so the first step divides "
                 "by 1 - beta1.", _m(t0=True)),
         Mistake("eps goes outside the square root: param - lr * m_hat / (np.sqrt(v_hat) + eps).",
-                _m(eps_inside=True)),
-        Mistake("v averages the squared gradient: v = beta2 * v + (1 - beta2) * grad**2.", _m(square=False)),
+                _m(eps_inside=True), _wrong_eps_inside_sqrt),
+        Mistake("v averages the squared gradient: v = beta2 * v + (1 - beta2) * grad**2.",
+                _m("new_v", square=False),  # new_param is nan (np.sqrt of v < 0): only new_v can match
+                _wrong_v_not_squared),
         Mistake("the update uses the raw gradient; it uses the averaged one, m_hat.", _m(use_m=False)),
     ],
     hints={"new_m": "new_m = beta1 * m + (1 - beta1) * grad.",

@@ -1,6 +1,7 @@
 """Checks of notebook 05: the LSTM, forward and backward."""
 from __future__ import annotations
 
+import dataclasses
 from itertools import permutations
 
 import numpy as np
@@ -55,6 +56,54 @@ STEP_MISTAKES = [
 ]
 
 
+def join_implementations(mistakes, implementations):
+    """The catalogue ``mistakes`` with each wrong implementation given to the one entry whose hint
+    contains its key: ``{"g uses tanh": _wrong_sigmoid_g, ...}`` (for catalogues built elsewhere,
+    such as the sequence versions of the step mistakes from ``checking.variants``)."""
+    joined = list(mistakes)
+    for key, implementation in implementations.items():
+        found = [k for k, m in enumerate(joined) if key in m.hint]
+        if len(found) != 1:
+            raise ValueError(f"{key!r} is in the hints of {len(found)} catalogue entries; it should name one")
+        joined[found[0]] = dataclasses.replace(joined[found[0]], implementation=implementation)
+    return joined
+
+
+# --- the step's mistakes as a learner writes them (the catalogue's wrong implementations) ---------
+
+def _learner_sigmoid(a):
+    return 0.5 * (1 + np.tanh(a / 2))
+
+
+def _learner_step(x, prev_h, prev_c, Wx, Wh, b, order="ifgo", g_act=np.tanh, tanh_c=True):
+    """A learner's lstm_step_forward that reads the blocks of a in ``order``, with g = g_act(.)."""
+    blocks = dict(zip(order, np.split(x @ Wx + prev_h @ Wh + b, 4, axis=1)))
+    i, f, o = (_learner_sigmoid(blocks[k]) for k in "ifo")
+    next_c = f * prev_c + i * g_act(blocks["g"])
+    return o * (np.tanh(next_c) if tanh_c else next_c), next_c, None
+
+
+def _wrong_order_ifog(x, prev_h, prev_c, Wx, Wh, b):  # the g and o blocks of a read swapped
+    return _learner_step(x, prev_h, prev_c, Wx, Wh, b, order="ifog")
+
+
+def _wrong_order_figo(x, prev_h, prev_c, Wx, Wh, b):  # the i and f blocks of a read swapped
+    return _learner_step(x, prev_h, prev_c, Wx, Wh, b, order="figo")
+
+
+def _wrong_sigmoid_g(x, prev_h, prev_c, Wx, Wh, b):  # g = sigmoid(.) instead of tanh(.)
+    return _learner_step(x, prev_h, prev_c, Wx, Wh, b, g_act=_learner_sigmoid)
+
+
+def _wrong_no_tanh_c(x, prev_h, prev_c, Wx, Wh, b):  # next_h = o * next_c, without the tanh
+    return _learner_step(x, prev_h, prev_c, Wx, Wh, b, tanh_c=False)
+
+
+def _wrong_returns_c_then_h(x, prev_h, prev_c, Wx, Wh, b):  # return next_c, next_h, cache
+    next_h, next_c, cache = ref.lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)
+    return next_c, next_h, cache
+
+
 def _step_outputs(step):
     def outputs(case):
         next_h, next_c, _ = step(*case.args.values())
@@ -69,9 +118,11 @@ def _returns_swapped(case):
 
 lstm_step_forward = FunctionExercise(
     "lstm_step_forward", ("next_h", "next_c", "cache"), ref.lstm_step_forward, _step_build, ("N", "D", "H"),
-    mistakes=[Mistake(h, _step_outputs(s)) for h, s in STEP_MISTAKES] + [
-        Mistake("your next_h is the cell state and your next_c the hidden state: return them in the order "
-                "next_h, next_c, cache.", _returns_swapped)],
+    mistakes=join_implementations([Mistake(h, _step_outputs(s)) for h, s in STEP_MISTAKES], {
+        "in the order i, f, o, g:": _wrong_order_ifog, "in the order f, i, g, o:": _wrong_order_figo,
+        "g uses tanh, not sigmoid": _wrong_sigmoid_g, "the tanh of the cell state is missing": _wrong_no_tanh_c,
+    }) + [Mistake("your next_h is the cell state and your next_c the hidden state: return them in the order "
+                  "next_h, next_c, cache.", _returns_swapped, _wrong_returns_c_then_h)],
     # Used when no known mistake explains the output: where to look, not a guessed cause.
     hints={"next_h": "next_h is wrong and no mistake we know of explains it. next_h depends on everything "
                      "else: if next_c is right (see `others`), the gates i, f and g are, and what is left "
@@ -83,10 +134,35 @@ lstm_step_forward = FunctionExercise(
            "next_h.shape": "next_h should have shape (N, H); a has 4H columns, one block of H per gate."},
 )
 
+def _learner_forward(step, x, h0, Wx, Wh, b, c0=None):
+    """A learner's lstm_forward around ``step``; the cell state starts as ``c0`` (zeros if None)."""
+    h, c, hs = h0, (np.zeros_like(h0) if c0 is None else c0), []
+    for t in range(x.shape[1]):
+        h, c, _ = step(x[:, t], h, c, Wx, Wh, b)
+        hs.append(h)
+    return np.stack(hs, axis=1), None
+
+
+def _wrong_c0_is_h0(x, h0, Wx, Wh, b):  # prev_h = prev_c = h0
+    return _learner_forward(ref.lstm_step_forward, x, h0, Wx, Wh, b, c0=h0)
+
+
+def _wrong_always_from_h0(x, h0, Wx, Wh, b):  # every step from h0 and a zero cell: no state carried
+    c0 = np.zeros_like(h0)
+    return np.stack([ref.lstm_step_forward(x[:, t], h0, c0, Wx, Wh, b)[0] for t in range(x.shape[1])], axis=1), None
+
+
+def _wrong_step_order_ifog(x, h0, Wx, Wh, b):  # its step reads the g and o blocks swapped
+    return _learner_forward(_wrong_order_ifog, x, h0, Wx, Wh, b)
+
+
 lstm_forward = FunctionExercise(
     "lstm_forward", ("h", "cache"), ref.lstm_forward, _seq_build, ("N", "T", "D", "H"),
-    mistakes=seq_forward_mistakes(Mistake, ref.lstm_step_forward, STEP_MISTAKES, True,
-                                  ("x", "h0", "Wx", "Wh", "b"), ("Wx", "Wh", "b")),
+    mistakes=join_implementations(seq_forward_mistakes(
+        Mistake, ref.lstm_step_forward, STEP_MISTAKES, True, ("x", "h0", "Wx", "Wh", "b"), ("Wx", "Wh", "b")), {
+        "the cell state starts as h0": _wrong_c0_is_h0, "carry the state": _wrong_always_from_h0,
+        "step function with this mistake: your output matches the LSTM with the blocks in the order i, f, o, g:":
+            _wrong_step_order_ifog}),
     hints={"h": "h is wrong and no mistake we know of explains it. Look at the time steps where it is "
                 "wrong: wrong from t = 0 on points to the first step and what it is given (h0, c0 = 0 and x[:, 0]); "
                 "right at t = 0 but wrong later points to what is carried from one step to the next "
@@ -138,6 +214,39 @@ STEP_BACKWARD_MISTAKES = [
 STEP_GRADS = ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")
 
 
+def _learner_step_backward(dnext_h, dnext_c, cache, sig_grad=lambda s: s * (1 - s), do_cell=None):
+    """A learner's lstm_step_backward on the reference's cache: ``sig_grad(s)`` is the sigmoid's
+    derivative as believed, ``do_cell`` the cell state whose tanh do is made of (next_c's if None)."""
+    x, prev_h, prev_c, Wx, Wh, i, f, g, o, tanh_c = cache
+    dc = dnext_c + dnext_h * o * (1 - tanh_c ** 2)
+    do = dnext_h * (tanh_c if do_cell is None else np.tanh(do_cell))
+    da = np.concatenate([dc * g * sig_grad(i), dc * prev_c * sig_grad(f), dc * i * (1 - g ** 2),
+                         do * sig_grad(o)], axis=1)
+    return (np.einsum("nk,dk->nd", da, Wx), np.einsum("nk,hk->nh", da, Wh), dc * f,
+            np.einsum("nd,nk->dk", x, da), np.einsum("nh,nk->hk", prev_h, da), np.einsum("nk->k", da))
+
+
+def _wrong_ignores_dnext_c(dnext_h, dnext_c, cache):  # dc without its dnext_c term
+    return _learner_step_backward(dnext_h, np.zeros_like(dnext_c), cache)
+
+
+def _wrong_sigmoid_grad_is_s(dnext_h, dnext_c, cache):  # sigmoid' taken as s, not s * (1 - s)
+    return _learner_step_backward(dnext_h, dnext_c, cache, sig_grad=lambda s: s)
+
+
+def _wrong_sigmoid_grad_missing(dnext_h, dnext_c, cache):  # di, df, do taken as the blocks of da
+    return _learner_step_backward(dnext_h, dnext_c, cache, sig_grad=lambda s: 1)
+
+
+def _wrong_dprev_c_without_f(dnext_h, dnext_c, cache):  # dprev_c = dc, the forget gate forgotten
+    dx, dprev_h, dprev_c, dWx, dWh, db = _learner_step_backward(dnext_h, dnext_c, cache)
+    return dx, dprev_h, dprev_c / cache[6], dWx, dWh, db
+
+
+def _wrong_do_uses_prev_c(dnext_h, dnext_c, cache):  # do = dnext_h * tanh(prev_c)
+    return _learner_step_backward(dnext_h, dnext_c, cache, do_cell=cache[2])
+
+
 def _step_bwd(step_backward):
     def outputs(case):
         next_h, next_c, cache = ref.lstm_step_forward(*case.args.values())
@@ -165,7 +274,10 @@ LSTM_GRAD_HINTS = {
 
 lstm_step_backward = BackwardExercise(
     "lstm_step_backward", lstm_step_forward, STEP_GRADS, ref.lstm_step_backward,
-    mistakes=[Mistake(h, _step_bwd(f)) for h, f in STEP_BACKWARD_MISTAKES],
+    mistakes=join_implementations([Mistake(h, _step_bwd(f)) for h, f in STEP_BACKWARD_MISTAKES], {
+        "dnext_c is ignored": _wrong_ignores_dnext_c, "the sigmoid derivative is s * (1 - s)": _wrong_sigmoid_grad_is_s,
+        "missing the sigmoid's derivative": _wrong_sigmoid_grad_missing, "dprev_c = dc * f": _wrong_dprev_c_without_f,
+        "do uses the old cell state": _wrong_do_uses_prev_c}),
     hints=LSTM_GRAD_HINTS,
 )
 
@@ -194,15 +306,66 @@ def _bptt_outputs(**kw):
     return outputs
 
 
+def _learner_backward(step_backward, dh, caches, feed=lambda d, dprev_h, dprev_c: (d + dprev_h, dprev_c)):
+    """A learner's lstm_backward around ``step_backward``: ``feed`` makes step t's dnext_h and dnext_c
+    from dh[:, t] and the dprev_h and dprev_c that step t + 1 sent back."""
+    dxs, totals = [None] * dh.shape[1], [0, 0, 0]
+    dprev_h = dprev_c = np.zeros_like(dh[:, 0])
+    for t in reversed(range(dh.shape[1])):
+        dxs[t], dprev_h, dprev_c, *grads = step_backward(*feed(dh[:, t], dprev_h, dprev_c), caches[t])
+        totals = [a + g for a, g in zip(totals, grads)]
+    return (np.stack(dxs, axis=1), dprev_h, *totals)
+
+
+def _wrong_nothing_passed_back(dh, caches):  # dprev_h and dprev_c computed, never used
+    return _learner_backward(ref.lstm_step_backward, dh, caches, lambda d, dprev_h, dprev_c: (d, 0 * dprev_c))
+
+
+def _wrong_passes_swapped(dh, caches):  # dprev_c joins dh[:, t - 1], dprev_h goes in as dnext_c
+    return _learner_backward(ref.lstm_step_backward, dh, caches, lambda d, dprev_h, dprev_c: (d + dprev_c, dprev_h))
+
+
+def _wrong_unpacks_swapped(dh, caches):  # dx, dprev_c, dprev_h, ... = lstm_step_backward(...)
+    dxs, totals = [None] * dh.shape[1], [0, 0, 0]
+    dprev_h = dprev_c = np.zeros_like(dh[:, 0])
+    for t in reversed(range(dh.shape[1])):
+        dxs[t], dprev_c, dprev_h, *grads = ref.lstm_step_backward(dh[:, t] + dprev_h, dprev_c, caches[t])
+        totals = [a + g for a, g in zip(totals, grads)]
+    return (np.stack(dxs, axis=1), dprev_h, *totals)
+
+
+def _wrong_cell_grad_not_carried(dh, caches):  # each step gets a zero dnext_c
+    return _learner_backward(ref.lstm_step_backward, dh, caches, lambda d, dprev_h, dprev_c: (d + dprev_h, 0 * dprev_c))
+
+
+def _wrong_overwrites_grads(dh, caches):  # dWx = dWx_t: only the weight gradients of step 0 are left
+    dxs = [None] * dh.shape[1]
+    dprev_h = dprev_c = np.zeros_like(dh[:, 0])
+    for t in reversed(range(dh.shape[1])):
+        dxs[t], dprev_h, dprev_c, dWx, dWh, db = ref.lstm_step_backward(dh[:, t] + dprev_h, dprev_c, caches[t])
+    return np.stack(dxs, axis=1), dprev_h, dWx, dWh, db
+
+
+def _wrong_step_dprev_c_without_f(dh, caches):  # its step backward returns dprev_c = dc
+    return _learner_backward(_wrong_dprev_c_without_f, dh, caches)
+
+
+def _wrong_step_do_uses_prev_c(dh, caches):  # its step backward makes do of tanh(prev_c)
+    return _learner_backward(_wrong_do_uses_prev_c, dh, caches)
+
+
+SWAPPED_BETWEEN_STEPS = (
+    "dprev_h and dprev_c are swapped between the steps: step t - 1 gets the cell's gradient as its hidden "
+    "state's, and the hidden state's as its cell's. lstm_step_backward returns dx, dprev_h, dprev_c, ... in "
+    "that order: dprev_h joins dh[:, t - 1] as dnext_h, dprev_c goes in as dnext_c.")
+
 SEQ_BACKWARD_MISTAKES = [
     Mistake("no gradient reaches the step before: each step gets only dh[:, t] and a zero cell "
             "gradient. Step t returns dprev_h and dprev_c; step t - 1 needs both, dh[:, t - 1] + dprev_h "
             "as its dnext_h and dprev_c as its dnext_c, which is what makes this backpropagation "
-            "*through time*.", _bptt_outputs(carry_h=False, carry_c=False)),
-    Mistake("dprev_h and dprev_c are swapped between the steps: step t - 1 gets the cell's gradient as "
-            "its hidden state's, and the hidden state's as its cell's. lstm_step_backward returns "
-            "dx, dprev_h, dprev_c, ... in that order: dprev_h joins dh[:, t - 1] as dnext_h, dprev_c "
-            "goes in as dnext_c.", _swapped_bptt),
+            "*through time*.", _bptt_outputs(carry_h=False, carry_c=False), _wrong_nothing_passed_back),
+    Mistake(SWAPPED_BETWEEN_STEPS, _swapped_bptt, _wrong_passes_swapped),
+    Mistake(SWAPPED_BETWEEN_STEPS, implementation=_wrong_unpacks_swapped),  # the same mistake, unpacked
 ]
 
 # Used when no known mistake explains the gradients (the verdict says at which time steps they are wrong).
@@ -223,8 +386,12 @@ LSTM_SEQ_GRAD_HINTS = {
 
 lstm_backward = BackwardExercise(
     "lstm_backward", lstm_forward, SEQ_GRADS, ref.lstm_backward,
-    mistakes=SEQ_BACKWARD_MISTAKES + seq_backward_mistakes(
+    mistakes=SEQ_BACKWARD_MISTAKES + join_implementations(seq_backward_mistakes(
         Mistake, ref.lstm_forward, ref.lstm_step_backward, STEP_BACKWARD_MISTAKES, True,
-        ("x", "h0", "Wx", "Wh", "b"), SEQ_GRADS),
+        ("x", "h0", "Wx", "Wh", "b"), SEQ_GRADS), {
+        "the cell-state gradient does not reach the step before": _wrong_cell_grad_not_carried,
+        "add each step's gradients up": _wrong_overwrites_grads,
+        "step backward with this mistake: dprev_c = dc * f": _wrong_step_dprev_c_without_f,
+        "step backward with this mistake: do uses the old cell state": _wrong_step_do_uses_prev_c}),
     hints=LSTM_SEQ_GRAD_HINTS, wrt={"dx": "x", "dh0": "h0", "dWx": "Wx", "dWh": "Wh", "db": "b"},
 )

@@ -11,6 +11,7 @@ from course_utils.checking.core import Mistake
 from course_utils.checking.exercise import BackwardExercise, FunctionExercise
 from course_utils.checking.variants import seq_backward_mistakes, seq_forward_mistakes
 from course_utils.lessons.nb01_rnn_forward.checks import weights
+from course_utils.lessons.nb05_lstm_numpy.checks import join_implementations
 
 
 def _sig(a):
@@ -62,13 +63,47 @@ STEP_MISTAKES = [
 ]
 
 
+# --- the step's mistakes as a learner writes them (the catalogue's wrong implementations) ---------
+
+def _learner_sigmoid(a):
+    return 0.5 * (1 + np.tanh(a / 2))
+
+
+def _learner_step(x, prev_h, Wx, Wh, bx, bh, order="rzn", paper=False, cho_reset=False):
+    """A learner's gru_step_forward that reads the blocks in ``order``, with the interpolation of
+    some papers (``paper``) or the reset gate applied to prev_h (``cho_reset``) if asked."""
+    ax = dict(zip(order, np.split(x @ Wx + bx, 3, axis=1)))
+    ah = dict(zip(order, np.split(prev_h @ Wh + bh, 3, axis=1)))
+    r, z = _learner_sigmoid(ax["r"] + ah["r"]), _learner_sigmoid(ax["z"] + ah["z"])
+    if cho_reset:
+        Wh_n, bh_n = dict(zip(order, np.split(Wh, 3, axis=1)))["n"], dict(zip(order, np.split(bh, 3)))["n"]
+        n = np.tanh(ax["n"] + (r * prev_h) @ Wh_n + bh_n)
+    else:
+        n = np.tanh(ax["n"] + r * ah["n"])
+    return (z * n + (1 - z) * prev_h if paper else (1 - z) * n + z * prev_h), None
+
+
+def _wrong_paper_interpolation(x, prev_h, Wx, Wh, bx, bh):  # next_h = z * n + (1 - z) * prev_h
+    return _learner_step(x, prev_h, Wx, Wh, bx, bh, paper=True)
+
+
+def _wrong_reset_on_prev_h(x, prev_h, Wx, Wh, bx, bh):  # n = tanh(ax_n + (r * prev_h) @ Wh_n + bh_n)
+    return _learner_step(x, prev_h, Wx, Wh, bx, bh, cho_reset=True)
+
+
+def _wrong_order_zrn(x, prev_h, Wx, Wh, bx, bh):  # the r and z blocks read swapped
+    return _learner_step(x, prev_h, Wx, Wh, bx, bh, order="zrn")
+
+
 def _step_outputs(step):
     return lambda case: {"next_h": step(*case.args.values())[0]}
 
 
 gru_step_forward = FunctionExercise(
     "gru_step_forward", ("next_h", "cache"), ref.gru_step_forward, _step_build, ("N", "D", "H"),
-    mistakes=[Mistake(h, _step_outputs(s)) for h, s in STEP_MISTAKES],
+    mistakes=join_implementations([Mistake(h, _step_outputs(s)) for h, s in STEP_MISTAKES], {
+        "z * n + (1 - z) * prev_h is the formulation": _wrong_paper_interpolation,
+        "reset gate to prev_h before the product": _wrong_reset_on_prev_h, "in the order z, r, n:": _wrong_order_zrn}),
     # Used when no known mistake explains the output: where to look, not a guessed cause.
     hints={"next_h": "next_h is wrong and no mistake we know of explains it: compare each of your lines with "
                      "the equations above the exercise, one gate at a time (which block of ax and ah each "
@@ -77,10 +112,38 @@ gru_step_forward = FunctionExercise(
            "next_h.shape": "next_h should have shape (N, H); ax and ah have 3H columns, one block per gate."},
 )
 
+def _learner_forward(step, x, h0, Wx, Wh, bx, bh):
+    """A learner's gru_forward around ``step``."""
+    h, hs = h0, []
+    for t in range(x.shape[1]):
+        h, _ = step(x[:, t], h, Wx, Wh, bx, bh)
+        hs.append(h)
+    return np.stack(hs, axis=1), None
+
+
+def _wrong_always_from_h0(x, h0, Wx, Wh, bx, bh):  # every step from h0: no state carried
+    return np.stack([ref.gru_step_forward(x[:, t], h0, Wx, Wh, bx, bh)[0] for t in range(x.shape[1])], axis=1), None
+
+
+def _wrong_stores_prev_h(x, h0, Wx, Wh, bx, bh):  # h[:, t] is the state before step t
+    hs, h = [], h0
+    for t in range(x.shape[1]):
+        hs.append(h)
+        h, _ = ref.gru_step_forward(x[:, t], h, Wx, Wh, bx, bh)
+    return np.stack(hs, axis=1), None
+
+
+def _wrong_step_paper_interpolation(x, h0, Wx, Wh, bx, bh):  # its step: next_h = z * n + (1 - z) * prev_h
+    return _learner_forward(_wrong_paper_interpolation, x, h0, Wx, Wh, bx, bh)
+
+
 gru_forward = FunctionExercise(
     "gru_forward", ("h", "cache"), ref.gru_forward, _seq_build, ("N", "T", "D", "H"),
-    mistakes=seq_forward_mistakes(Mistake, ref.gru_step_forward, STEP_MISTAKES, False,
-                                  ("x", "h0", "Wx", "Wh", "bx", "bh"), ("Wx", "Wh", "bx", "bh")),
+    mistakes=join_implementations(seq_forward_mistakes(
+        Mistake, ref.gru_step_forward, STEP_MISTAKES, False, ("x", "h0", "Wx", "Wh", "bx", "bh"),
+        ("Wx", "Wh", "bx", "bh")), {
+        "carry the state": _wrong_always_from_h0, "holds the state before step t": _wrong_stores_prev_h,
+        "step function with this mistake: next_h = z * n + (1 - z) * prev_h": _wrong_step_paper_interpolation}),
     hints={"h": "h is wrong and no mistake we know of explains it. Look at the time steps where it is "
                 "wrong: wrong from t = 0 on points to the first step and what it is given (h0 and x[:, 0]); "
                 "right at t = 0 but wrong later points to what is carried from one step to the next "
@@ -138,6 +201,50 @@ STEP_BACKWARD_MISTAKES = [
 STEP_GRADS = ("dx", "dprev_h", "dWx", "dWh", "dbx", "dbh")
 
 
+def _learner_step_backward(dnext_h, cache, mistake=""):
+    """A learner's gru_step_backward on the reference's cache, making ``mistake`` (none if "")."""
+    x, prev_h, Wx, Wh, r, z, n, ah_n = cache
+    H = prev_h.shape[1]
+    if mistake == "z swapped":  # the backward of z * n + (1 - z) * prev_h
+        dn, dz, direct = dnext_h * z, dnext_h * (n - prev_h), dnext_h * (1 - z)
+    else:
+        dn, dz, direct = dnext_h * (1 - z), dnext_h * (prev_h - n), dnext_h * z
+    dz = -dz if mistake == "dz sign" else dz
+    dpre_n = dn * (1 - n * n)
+    dpre_r = dpre_n * (prev_h @ Wh[:, 2 * H:] if mistake == "dr without bias" else ah_n) * r * (1 - r)
+    dpre_z = dz * z * (1 - z)
+    dax_n, dah_n = (dpre_n * r, dpre_n) if mistake == "r on dax" else (dpre_n, dpre_n * r)
+    dax = np.concatenate([dpre_r, dpre_z, dax_n], axis=1)
+    dah = np.concatenate([dpre_r, dpre_z, dah_n], axis=1)
+    dprev_h = dah @ Wh.T + (0 if mistake == "no direct path" else direct)
+    return dax @ Wx.T, dprev_h, x.T @ dax, prev_h.T @ dah, dax.sum(0), dah.sum(0)
+
+
+def _wrong_dz_sign(dnext_h, cache):  # dz = dnext_h * (n - prev_h)
+    return _learner_step_backward(dnext_h, cache, "dz sign")
+
+
+def _wrong_no_direct_path(dnext_h, cache):  # dprev_h = dah @ Wh.T only, without dnext_h * z
+    return _learner_step_backward(dnext_h, cache, "no direct path")
+
+
+def _wrong_z_swapped(dnext_h, cache):  # the backward of next_h = z * n + (1 - z) * prev_h
+    return _learner_step_backward(dnext_h, cache, "z swapped")
+
+
+def _wrong_r_on_dax(dnext_h, cache):  # the factor r on the n block of dax instead of dah
+    return _learner_step_backward(dnext_h, cache, "r on dax")
+
+
+def _wrong_dr_without_bias(dnext_h, cache):  # dr = dpre_n * (prev_h @ Wh_n), bh_n left out
+    return _learner_step_backward(dnext_h, cache, "dr without bias")
+
+
+def _wrong_dbh_equals_dbx(dnext_h, cache):  # dbh = dbx, forgetting that dah_n = r * dax_n
+    dx, dprev_h, dWx, dWh, dbx, _ = ref.gru_step_backward(dnext_h, cache)
+    return dx, dprev_h, dWx, dWh, dbx, dbx.copy()
+
+
 def _step_bwd(step_backward):
     def outputs(case):
         next_h, cache = ref.gru_step_forward(*case.args.values())
@@ -177,15 +284,57 @@ GRU_SEQ_GRAD_HINTS = {
 
 gru_step_backward = BackwardExercise(
     "gru_step_backward", gru_step_forward, STEP_GRADS, ref.gru_step_backward,
-    mistakes=[Mistake(h, _step_bwd(f)) for h, f in STEP_BACKWARD_MISTAKES],
+    mistakes=join_implementations([Mistake(h, _step_bwd(f)) for h, f in STEP_BACKWARD_MISTAKES], {
+        "the sign of dz": _wrong_dz_sign, "dprev_h misses the direct path": _wrong_no_direct_path,
+        "z and 1 - z are swapped": _wrong_z_swapped, "r is applied to the wrong gradient": _wrong_r_on_dax,
+        "r multiplies ah_n = prev_h @ Wh_n + bh_n, bias included": _wrong_dr_without_bias,
+        "dbh equals dbx": _wrong_dbh_equals_dbx}),
     hints=GRU_GRAD_HINTS, wrt={"dx": "x", "dprev_h": "prev_h", "dWx": "Wx", "dWh": "Wh", "dbx": "bx", "dbh": "bh"},
 )
 
 SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "dbx", "dbh")
 
+
+def _learner_backward(step_backward, dh, caches, carry=True):
+    """A learner's gru_backward around ``step_backward``; dprev_h joins dh[:, t - 1] if ``carry``."""
+    dxs, totals = [None] * dh.shape[1], [0, 0, 0, 0]
+    dprev_h = np.zeros_like(dh[:, 0])
+    for t in reversed(range(dh.shape[1])):
+        dxs[t], dprev_h, *grads = step_backward(dh[:, t] + dprev_h if carry else dh[:, t], caches[t])
+        totals = [a + g for a, g in zip(totals, grads)]
+    return (np.stack(dxs, axis=1), dprev_h, *totals)
+
+
+def _wrong_overwrites_grads(dh, caches):  # dWx = dWx_t: only the weight gradients of step 0 are left
+    dxs, dprev_h = [None] * dh.shape[1], np.zeros_like(dh[:, 0])
+    for t in reversed(range(dh.shape[1])):
+        dxs[t], dprev_h, dWx, dWh, dbx, dbh = ref.gru_step_backward(dh[:, t] + dprev_h, caches[t])
+    return np.stack(dxs, axis=1), dprev_h, dWx, dWh, dbx, dbh
+
+
+def _wrong_not_carried(dh, caches):  # each step gets dh[:, t] only, dprev_h never used
+    return _learner_backward(ref.gru_step_backward, dh, caches, carry=False)
+
+
+def _wrong_step_dz_sign(dh, caches):  # its step backward: dz = dnext_h * (n - prev_h)
+    return _learner_backward(_wrong_dz_sign, dh, caches)
+
+
+def _wrong_step_z_swapped(dh, caches):  # its step backward is that of z * n + (1 - z) * prev_h
+    return _learner_backward(_wrong_z_swapped, dh, caches)
+
+
+def _wrong_step_r_on_dax(dh, caches):  # its step backward puts r on dax's n block
+    return _learner_backward(_wrong_r_on_dax, dh, caches)
+
 gru_backward = BackwardExercise(
     "gru_backward", gru_forward, SEQ_GRADS, ref.gru_backward,
-    mistakes=seq_backward_mistakes(Mistake, ref.gru_forward, ref.gru_step_backward, STEP_BACKWARD_MISTAKES,
-                                   False, ("x", "h0", "Wx", "Wh", "bx", "bh"), SEQ_GRADS),
+    mistakes=join_implementations(seq_backward_mistakes(
+        Mistake, ref.gru_forward, ref.gru_step_backward, STEP_BACKWARD_MISTAKES, False,
+        ("x", "h0", "Wx", "Wh", "bx", "bh"), SEQ_GRADS), {
+        "add each step's gradients up": _wrong_overwrites_grads, "each step only gets dh[:, t]": _wrong_not_carried,
+        "step backward with this mistake: the sign of dz": _wrong_step_dz_sign,
+        "step backward with this mistake: z and 1 - z are swapped": _wrong_step_z_swapped,
+        "step backward with this mistake: r is applied to the wrong gradient": _wrong_step_r_on_dax}),
     hints=GRU_SEQ_GRAD_HINTS, wrt={"dx": "x", "dh0": "h0", "dWx": "Wx", "dWh": "Wh", "dbx": "bx", "dbh": "bh"},
 )

@@ -2,6 +2,8 @@
 greedy CTC decoding, the bidirectional acoustic model, the error rate."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from course_utils.checking.core import Case, Mistake
@@ -94,6 +96,34 @@ def _ctc_mistake(kind):
     return lambda case: ctc_variant(case, kind)
 
 
+def _wrong_ctc_loss(kind):
+    """ctc_loss by the recursion in log space, as a learner with the misunderstanding ``kind`` writes it:
+    "no skip", "skip repeats" or "all frames" (as in ``ctc_variant``)."""
+    def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0):
+        import torch
+
+        losses = []
+        for n in range(len(log_probs)):
+            T = log_probs.shape[1] if kind == "all frames" else int(input_lengths[n])  # "all frames": reads padding
+            S = int(target_lengths[n])
+            ext = torch.full((2 * S + 1,), blank, dtype=torch.long)
+            ext[1::2] = targets[n, :S]
+            lp = log_probs[n, :T, ext]
+            skip = torch.zeros(2 * S + 1, dtype=torch.bool)
+            if kind != "no skip":  # "no skip": never jumps over a blank
+                repeat_ok = kind == "skip repeats"  # "skip repeats": jumps between two equal labels too
+                skip[2:] = (ext[2:] != blank) & ((ext[2:] != ext[:-2]) | repeat_ok)
+            neg = lp.new_full((2 * S + 1,), -1e30)
+            alpha = torch.cat([lp[0, :2], neg[2:]])
+            for t in range(1, T):
+                step = torch.cat([neg[:1], alpha[:-1]])
+                jump = torch.where(skip, torch.cat([neg[:2], alpha[:-2]]), neg)
+                alpha = torch.logsumexp(torch.stack([alpha, step, jump]), dim=0) + lp[t]
+            losses.append(-torch.logsumexp(alpha[-2:], dim=0))
+        return torch.stack(losses)
+    return ctc_loss
+
+
 UNDERFLOW_HINT = ("on T = 300 frames the probability of the target is about e^-940, less than the smallest float "
                   "(about e^-745): a product of probabilities underflows to 0, and log 0 = -inf. Keep every alpha "
                   "as a log-probability, add log-probabilities along a path and combine paths with torch.logsumexp "
@@ -118,9 +148,11 @@ ctc_loss = CTCLossExercise(
     "ctc_loss", "torch_ctc_loss", "ctc_loss", _ctc_cases, ("loss", "dlogits"),
     mistakes=[
         Mistake("a path may also jump over the blank between two *different* labels: from state s - 2 to s when "
-                "l'_s is a label and l'_s != l'_{s-2} (see hint 2).", _ctc_mistake("no skip")),
+                "l'_s is a label and l'_s != l'_{s-2} (see hint 2).", _ctc_mistake("no skip"),
+                implementation=_wrong_ctc_loss("no skip")),
         Mistake("between two equal labels the blank is compulsory: a path may jump from s - 2 to s only when "
-                "l'_s != l'_{s-2}, otherwise [a, a] would read as one a (see hint 2).", _ctc_mistake("skip repeats")),
+                "l'_s != l'_{s-2}, otherwise [a, a] would read as one a (see hint 2).", _ctc_mistake("skip repeats"),
+                implementation=_wrong_ctc_loss("skip repeats")),
         Mistake("a path may start on the first label as well as on the blank: at t = 0 both states 0 and 1 are "
                 "open, alpha_0(1) = log y_0(l_1).", _ctc_mistake("blank start")),
         Mistake("a path may end on the last label or on the final blank: the loss is "
@@ -128,7 +160,7 @@ ctc_loss = CTCLossExercise(
         Mistake("a path may end on the last label or on the final blank: the loss is "
                 "-logsumexp of the last two alphas, not of the last one only.", _ctc_mistake("final blank")),
         Mistake("frames after input_lengths[n] are padding: run the recursion over log_probs[n, :input_lengths[n]] "
-                "only.", _ctc_mistake("all frames")),
+                "only.", _ctc_mistake("all frames"), implementation=_wrong_ctc_loss("all frames")),
         Mistake("targets are padded after target_lengths[n]: use targets[n, :target_lengths[n]] only.",
                 _ctc_mistake("padded targets")),
         Mistake("the loss is the *negative* log-likelihood, -log p(targets | input): small when the model is right.",
@@ -248,18 +280,40 @@ def _decode_mistake(kind):
     return lambda case: decode_variant(case, kind)
 
 
+def _wrong_decode_blanks_first(log_probs, lengths, blank=0):  # drops the blanks, then merges repeats
+    out = []
+    for lp, T in zip(log_probs, lengths):
+        best = [int(c) for c in lp[:T].argmax(-1) if c != blank]
+        out.append([c for i, c in enumerate(best) if i == 0 or c != best[i - 1]])
+    return out
+
+
+def _wrong_decode_no_merge(log_probs, lengths, blank=0):  # drops the blanks, never merges repeats
+    return [[int(c) for c in lp[:T].argmax(-1) if c != blank] for lp, T in zip(log_probs, lengths)]
+
+
+def _wrong_decode_all_frames(log_probs, lengths, blank=0):  # decodes the padding frames too
+    return [[c for c, _ in itertools.groupby(lp.argmax(-1).tolist()) if c != blank] for lp in log_probs]
+
+
+def _wrong_decode_blank_zero(log_probs, lengths, blank=0):  # class 0 taken for the blank, whatever `blank` is
+    return [[c for c, _ in itertools.groupby(lp[:T].argmax(-1).tolist()) if c != 0]
+            for lp, T in zip(log_probs, lengths)]
+
+
 ctc_greedy_decode = DecodeExercise(
     mistakes=[
         Mistake("merge repeats first, then drop the blanks: a blank between two equal labels separates them "
                 "(a _ a -> a a), so removing the blanks first merges what was two sounds into one.",
-                _decode_mistake("blanks first")),
+                _decode_mistake("blanks first"), implementation=_wrong_decode_blanks_first),
         Mistake("consecutive frames with the same class are one output: merge repeats (a a _ b b -> a b).",
-                _decode_mistake("no merge")),
+                _decode_mistake("no merge"), implementation=_wrong_decode_no_merge),
         Mistake("the blank means 'no output here': drop it after merging the repeats.",
                 _decode_mistake("keep blanks")),
         Mistake("frames after lengths[n] are padding: decode log_probs[n, :lengths[n]] only.",
-                _decode_mistake("all frames")),
-        Mistake("use the `blank` argument: here the blank is class 3, not 0.", _decode_mistake("blank 0")),
+                _decode_mistake("all frames"), implementation=_wrong_decode_all_frames),
+        Mistake("use the `blank` argument: here the blank is class 3, not 0.", _decode_mistake("blank 0"),
+                implementation=_wrong_decode_blank_zero),
     ],
     hints={"lengths": "the number of classes you return for a sequence is wrong: take the argmax of each of its "
                       "first lengths[n] frames, merge consecutive repeats, then drop the blanks (see hint 2).",
@@ -329,6 +383,29 @@ def _acoustic_mistake(kind):
     return outputs
 
 
+def _wrong_module(reference_name, forward):
+    """A learner's module whose ``forward`` is wrong: the reference's layers (so that the check can
+    load its weights), built as the check builds the learner's class."""
+    def build(*init):
+        from course_utils import reference
+
+        base = getattr(reference, reference_name)
+        return type(base.__name__, (base,), {"forward": forward})(*init)
+    build.__name__ = reference_name
+    return build
+
+
+def _acoustic_no_packing(self, features, lengths):  # the GRU reads the padding: no packing
+    return self.out(self.rnn(features)[0]).log_softmax(-1)
+
+
+def _acoustic_logits(self, features, lengths):  # packed, but returns the logits, no log_softmax
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    packed = pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
+    return self.out(pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=features.shape[1])[0])
+
+
 class AcousticExercise(TorchExercise):
     """Only the real frames are judged: what a model returns on padding is never read (CTC stops at
     input_lengths), so it may be anything there."""
@@ -369,9 +446,11 @@ AcousticModel = AcousticExercise(
         Mistake("the GRU read the padding: the backward direction of a bidirectional GRU starts at the last "
                 "frame of the batch, not of each utterance. Pack the features (pack_padded_sequence with the "
                 "lengths, enforce_sorted=False) before the GRU and unpack after it (see hint 2).",
-                _acoustic_mistake("no packing")),
+                _acoustic_mistake("no packing"),
+                implementation=_wrong_module("AcousticModel", _acoustic_no_packing)),
         Mistake("return log-probabilities: apply torch.log_softmax over the classes (dim=-1) to the linear "
-                "layer's output.", _acoustic_mistake("logits")),
+                "layer's output.", _acoustic_mistake("logits"),
+                implementation=_wrong_module("AcousticModel", _acoustic_logits)),
         Mistake("CTC takes log-probabilities: log_softmax, not softmax.", _acoustic_mistake("softmax")),
         Mistake("the log_softmax went over the time axis (dim=1): each frame's distribution is over the "
                 "classes, dim=-1.", _acoustic_mistake("time axis")),
@@ -434,6 +513,40 @@ def _rate_mistake(kind):
     return outputs
 
 
+def _wrong_rate_positions(references, hypotheses):  # compared position by position, no alignment
+    errors = sum(sum(a != b for a, b in zip(r, h)) + abs(len(r) - len(h)) for r, h in zip(references, hypotheses))
+    return errors / sum(len(r) for r in references)
+
+
+def _wrong_rate_substitution_two(references, hypotheses):  # a substitution costs 2, a deletion and an insertion
+    def distance(r, h):
+        d = np.zeros((len(r) + 1, len(h) + 1), dtype=int)
+        d[:, 0], d[0, :] = np.arange(len(r) + 1), np.arange(len(h) + 1)
+        for i in range(1, len(r) + 1):
+            for j in range(1, len(h) + 1):
+                d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + 2 * (r[i - 1] != h[j - 1]))
+        return d[-1, -1]
+    return sum(distance(r, h) for r, h in zip(references, hypotheses)) / sum(len(r) for r in references)
+
+
+def _wrong_rate_average(references, hypotheses):  # the mean of each utterance's own rate
+    from course_utils.lessons.nb12_speech_ctc.reference import edit_distance
+
+    return float(np.mean([edit_distance(r, h) / len(r) for r, h in zip(references, hypotheses)]))
+
+
+def _wrong_rate_by_hypotheses(references, hypotheses):  # divided by the length of the hypotheses
+    from course_utils.lessons.nb12_speech_ctc.reference import edit_distance
+
+    return sum(edit_distance(r, h) for r, h in zip(references, hypotheses)) / sum(len(h) for h in hypotheses)
+
+
+def _wrong_rate_count(references, hypotheses):  # the number of edits, not divided by anything
+    from course_utils.lessons.nb12_speech_ctc.reference import edit_distance
+
+    return sum(edit_distance(r, h) for r, h in zip(references, hypotheses))
+
+
 class RateExercise(Exercise):
     name, funcs, outputs = "error_rate", ("error_rate",), ("error_rate",)
 
@@ -456,16 +569,17 @@ error_rate = RateExercise(
     mistakes=[
         Mistake("the distance counts position by position: an inserted or deleted label shifts everything after "
                 "it, and each shifted label counts as an error. The edit distance finds the cheapest alignment "
-                "instead (see hint 1).", _rate_mistake("hamming")),
+                "instead (see hint 1).", _rate_mistake("hamming"), implementation=_wrong_rate_positions),
         Mistake("a substitution is one edit, not a deletion and an insertion: in the recurrence, the diagonal "
-                "step costs 1 when the labels differ.", _rate_mistake("indel")),
+                "step costs 1 when the labels differ.", _rate_mistake("indel"),
+                implementation=_wrong_rate_substitution_two),
         Mistake("this averages each utterance's rate, so a 2-label utterance weighs as much as a 7-label one: "
                 "divide the total number of edits by the total number of reference labels.",
-                _rate_mistake("mean of rates")),
+                _rate_mistake("mean of rates"), implementation=_wrong_rate_average),
         Mistake("divide by the number of labels in the *references*, not in the hypotheses.",
-                _rate_mistake("hypothesis length")),
+                _rate_mistake("hypothesis length"), implementation=_wrong_rate_by_hypotheses),
         Mistake("return a rate: the total number of edits divided by the total number of reference labels.",
-                _rate_mistake("count")),
+                _rate_mistake("count"), implementation=_wrong_rate_count),
     ],
     hints={"error_rate": "error_rate = (sum of the edit distances from each reference to its hypothesis) / (total "
                          "number of reference labels); the edit distance counts insertions, deletions and "
