@@ -1,4 +1,5 @@
-"""Command line: ``python -m course_utils release [--check]``, ``execute`` and ``grade``."""
+"""Command line: ``python -m course_utils <command>``; ``python -m course_utils --help`` lists the commands:
+release, execute, grade, export-nbgrader, export-grades, gradescope-bundle, progress, doctor."""
 from __future__ import annotations
 
 import argparse
@@ -7,80 +8,97 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; its exit status."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand, each with its options and the function that runs it (``args.run``)."""
+    from . import nbgrader_export
+    from .grading import exports, gradescope  # their options are defined beside their code
+
     parser = argparse.ArgumentParser(prog="python -m course_utils", allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("release", help="regenerate notebooks/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report; exit 1 if notebooks/ is out of date")
+    p.set_defaults(run=release_command)
 
     p = sub.add_parser("execute", help="run solution notebooks top to bottom and save their outputs")
     p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: every solutions/*.ipynb)")
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    p.set_defaults(run=execute_command)
 
     p = sub.add_parser("grade", help="grade a folder of submitted notebooks (see docs/grading.md)",
                        allow_abbrev=False)  # `--seed` must not pass for `--seed-file`
     add_grade_arguments(p)
-
-    from . import nbgrader_export
+    p.set_defaults(run=grade_command)
 
     p = sub.add_parser("export-nbgrader", help="write the course as an nbgrader source assignment")
     nbgrader_export.add_arguments(p)
-
-    from .grading import exports, gradescope  # their options are defined beside their code
+    p.set_defaults(run=nbgrader_export.export_command)
 
     p = sub.add_parser("export-grades", help="write grades.json as a CSV file that Canvas or Moodle imports")
     exports.add_arguments(p)
+    p.set_defaults(run=exports.export_command)
+
     p = sub.add_parser("gradescope-bundle", help="write a Gradescope autograder (zip) that runs this grader",
                        allow_abbrev=False)  # `--seed` must not pass for `--seed-file`
     gradescope.add_arguments(p)
+    p.set_defaults(run=gradescope.bundle_command)
 
     p = sub.add_parser("progress", help="which exercises of your notebooks pass, are wrong or not attempted yet")
     p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: every notebooks/*.ipynb)")
     p.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS", help="per exercise (default: 60)")
     p.add_argument("--jobs", "-j", type=int, default=2, help="notebooks checked at once (default: 2)")
+    p.set_defaults(run=progress_command)
 
-    sub.add_parser("doctor", help="for authors: what is missing (checks, references, proofs, markers, hand-outs)")
+    p = sub.add_parser("doctor", help="for authors: what is missing (checks, references, proofs, markers, hand-outs)")
+    p.set_defaults(run=doctor_command)
+    return parser
 
-    args = parser.parse_args(argv)
-    if args.command == "doctor":
-        from .authoring import doctor_command
 
-        return doctor_command()
-    if args.command == "progress":
-        from .learner_progress import progress_command
+def release_command(args: argparse.Namespace) -> int:
+    """``release [--check]``: regenerate notebooks/, or only say whether it is up to date."""
+    from .release import ReleaseError, release
 
-        return progress_command(args)
-    if args.command == "grade":
-        return grade_command(args)
-    if args.command == "export-grades":
-        return exports.export_command(args)
-    if args.command == "gradescope-bundle":
-        return gradescope.bundle_command(args)
-    if args.command == "export-nbgrader":
-        return nbgrader_export.export_command(args)
-    if args.command == "release":
-        from .release import ReleaseError, release
-
-        try:
-            problems = release(check=args.check)
-        except ReleaseError as e:
-            print(f"release failed: {e}", file=sys.stderr)
-            return 2
-        if args.check:
-            for line in problems:
-                print(line)
-            if problems:
-                print("run `python -m course_utils release` to regenerate notebooks/")
-                return 1
-            print("notebooks/ is up to date")
-        else:
-            print("\n".join(problems) if problems else "notebooks/ was already up to date")
+    try:
+        problems = release(check=args.check)
+    except ReleaseError as e:
+        print(f"release failed: {e}", file=sys.stderr)
+        return 2
+    if not args.check:
+        print("\n".join(problems) if problems else "notebooks/ was already up to date")
         return 0
-    if args.command == "execute":
-        from .notebooks import execute_in_place
+    for line in problems:
+        print(line)
+    if problems:
+        print("run `python -m course_utils release` to regenerate notebooks/")
+        return 1
+    print("notebooks/ is up to date")
+    return 0
 
-        return execute_in_place(args.paths, timeout=args.timeout)
-    return 2
+
+def execute_command(args: argparse.Namespace) -> int:
+    """``execute [NOTEBOOKS]``: run solution notebooks and save their outputs."""
+    from .notebooks import execute_in_place
+
+    return execute_in_place(args.paths, timeout=args.timeout)
+
+
+def progress_command(args: argparse.Namespace) -> int:
+    """``progress [NOTEBOOKS]``: the learner's self-checks, notebook by notebook."""
+    from .learner_progress import progress_command as run
+
+    return run(args)
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    """``doctor``: what an author still has to do (docs/authoring.md)."""
+    from .authoring import doctor_command as run
+
+    return run()
 
 
 def add_grade_arguments(p: argparse.ArgumentParser) -> None:

@@ -260,7 +260,9 @@ class Proofs:
         def test_a_wrong_call_is_an_error_that_shows_the_usage(exercise):
             ex = EXERCISES[exercise]
             usage = f"check.{exercise}({', '.join(ex.funcs)})"
-            for funcs in [(), ("not a function",) * len(ex.funcs), reference_funcs(exercise) * 2]:
+            # [1:]: a backward check called with the backward function alone, without the forward
+            for funcs in [(), ("not a function",) * len(ex.funcs), reference_funcs(exercise) * 2,
+                          reference_funcs(exercise)[1:]]:
                 verdict = ex.run(*funcs)
                 assert verdict.status == "error" and usage in verdict.message, (funcs, verdict.message)
 

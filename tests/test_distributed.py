@@ -91,8 +91,9 @@ def test_each_worker_checked_its_course_and_probed_its_sandbox(runs):
     workers = json.loads(text)["workers"]
     assert len(workers) == 2 and len({w["worker"] for w in workers}) == 2
     assert sum(w["notebooks"] for w in workers) == 6  # ada 2, bob, cy, dee, eve: the empty file is not sent
+    assert workers[0]["fingerprint"] == workers[1]["fingerprint"]
     for w in workers:
-        assert w["fingerprint"] == dist.fingerprint() and w["refused"] == ""
+        assert w["refused"] == "" and set(w["fingerprint"]) == {"course_utils", "python", "numpy", "torch"}
         assert w["sandbox"]["probe"] and set(w["sandbox"]["on"]) == set(runs["local"]["sandbox"]["protections"])
     assert SEED not in text and "bob" not in text  # neither the seed nor what the students handed in
 

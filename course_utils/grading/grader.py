@@ -278,13 +278,34 @@ def _expect(value, kind, what):
 def judge_result(grade: Grade, plan: Plan, child: ChildResult, limits: Limits,
                  cells_of: dict[str, list[int]], given: frozenset = frozenset(),
                  lines: frozenset | None = None) -> Grade:
-    ex, result, arrays = plan.exercise, child.result, child.arrays
+    """The grade of one exercise from what its child sent back: the learner's functions must be
+    defined, then every case is judged with the exercise's own verdicts, as a self-check would."""
+    result = child.result
     if result.get("output_limit"):
         grade.status, grade.reason = "output limit", (
             f"output limit: the code printed more than {limits.output:,} characters")
         return grade
-    syntax = _expect(result.get("syntax_errors", {}), dict, "syntax_errors")
     errors = _expect(result.get("definition_errors", []), list, "definition_errors")
+    if judge_definitions(grade, plan, result, errors, cells_of):
+        return grade
+    entries = _expect(result.get("cases"), list, "cases")
+    for i, case in enumerate(plan.cases):
+        if i >= len(entries):
+            raise sandbox.Malformed("results stop before the last case")
+        if judge_case(grade, plan, copy.deepcopy(case), _expect(entries[i], dict, "a case result"), child.arrays,
+                      limits, errors, given, lines):
+            return grade
+    grade.status, grade.points = "passed", grade.possible
+    grade.reason = f"passed: correct on {plan.exercise.counted(plan.cases)} cases"
+    grade.details = []
+    return grade
+
+
+def judge_definitions(grade: Grade, plan: Plan, result: dict, errors: list, cells_of: dict[str, list[int]]) -> bool:
+    """Whether a function the exercise needs is undefined (a syntax error, a crash while defining
+    it, or simply missing); if so, ``grade`` says which and why."""
+    ex = plan.exercise
+    syntax = _expect(result.get("syntax_errors", {}), dict, "syntax_errors")
     undefined = _expect(result.get("undefined", []), list, "undefined")
     for name in undefined:
         if name not in ex.funcs:
@@ -296,13 +317,13 @@ def judge_result(grade: Grade, plan: Plan, child: ChildResult, limits: Limits,
                 grade.status = "crashed"
                 grade.reason = (f"crashed: {str(err.get('type'))[:50]}: {redact(str(err.get('message')))[:200]} "
                                 f"(cell {number}, line {err.get('line')})")
-                return grade
+                return True
         for err in errors:
             if isinstance(err, dict) and err.get("cell") in cells:
                 grade.status = "crashed"
                 grade.reason = (f"crashed: defining {name} raised {str(err.get('type'))[:50]}: "
                                 f"{redact(str(err.get('message')))[:200]} (cell {err.get('cell')}, line {err.get('line')})")
-                return grade
+                return True
         grade.status = "missing"
         grade.notes += skipped_notes(errors, name)
         if name == ex.name:
@@ -310,59 +331,57 @@ def judge_result(grade: Grade, plan: Plan, child: ChildResult, limits: Limits,
             grade.reason = f"missing: the notebook defines no function `{name}`{where}"
         else:
             grade.reason = f"missing: `{name}`, which {ex.name} needs, is not defined in the notebook"
-        return grade
+        return True
+    return False
 
-    entries = _expect(result.get("cases"), list, "cases")
-    for i, case in enumerate(plan.cases):
-        if i >= len(entries):
-            raise sandbox.Malformed("results stop before the last case")
-        entry = _expect(entries[i], dict, "a case result")
-        status = entry.get("status")
-        case = copy.deepcopy(case)
-        if status == "returned":
-            keys = _expect(entry.get("outputs"), dict, "outputs")
-            modified = [str(m) for m in _expect(entry.get("modified", []), list, "modified")]
-            outputs = {}
-            for key, name in keys.items():
-                if key not in arrays or not isinstance(name, str):
-                    raise sandbox.Malformed(f"output {key!r} is missing from the archive")
-                outputs[name] = arrays[key]
-            verdict = ex.verdict_of(case, outputs, modified)
-            if verdict is not None:
-                return from_verdict(grade, verdict)
-        elif status == "not attempted":
-            from_verdict(grade, ex.not_attempted(str(entry.get("message", ""))[:300]))
-            stubs = [n for n in ex.funcs if n not in given] or [ex.name]
-            grade.reason = f"not attempted: {' or '.join(stubs)} still raises NotImplementedError"
-            return grade
-        elif status == "return error":
-            return from_verdict(grade, ex.wrong_form(case, redact(str(entry.get("message", "")))[:300]))
-        elif status == "raised":
-            kind = str(entry.get("type", "Exception"))[:100]
-            if entry.get("output_limit"):
-                grade.status, grade.reason = "output limit", (
-                    f"output limit: the code printed more than {limits.output:,} characters")
-                return grade
-            if entry.get("memory"):
-                grade.status = "out of memory"
-                grade.reason = (f"out of memory: more than {limits.memory >> 20} MiB ({kind}), "
-                                f"on {case.label}")
-                return grade
-            message = redact(f"{kind}: {entry.get('message', '')}".strip())
-            verdict = ex.raised(case, message, verified_line(str(entry.get("where", ""))[:300], lines))
+
+def judge_case(grade: Grade, plan: Plan, case, entry: dict, arrays: dict, limits: Limits, errors: list,
+               given: frozenset, lines: frozenset | None) -> bool:
+    """Judge one case's outcome; True when it decides the grade (a wrong answer, a stub, a crash)."""
+    ex, status = plan.exercise, entry.get("status")
+    if status == "returned":
+        keys = _expect(entry.get("outputs"), dict, "outputs")
+        modified = [str(m) for m in _expect(entry.get("modified", []), list, "modified")]
+        outputs = {}
+        for key, name in keys.items():
+            if key not in arrays or not isinstance(name, str):
+                raise sandbox.Malformed(f"output {key!r} is missing from the archive")
+            outputs[name] = arrays[key]
+        verdict = ex.verdict_of(case, outputs, modified)
+        if verdict is not None:
             from_verdict(grade, verdict)
-            missing = re.search(r"name '(\w+)' is not defined", message) if kind == "NameError" else None
-            if missing:
-                grade.notes += skipped_notes(errors, missing[1])
-            grade.status = "crashed"
-            grade.reason = f"crashed: {message[:200]}"
-            return grade
-        else:
-            raise sandbox.Malformed(f"unknown case status {status!r}")
-    grade.status, grade.points = "passed", grade.possible
-    grade.reason = f"passed: correct on {ex.counted(plan.cases)} cases"
-    grade.details = []
-    return grade
+        return verdict is not None
+    if status == "not attempted":
+        from_verdict(grade, ex.not_attempted(str(entry.get("message", ""))[:300]))
+        stubs = [n for n in ex.funcs if n not in given] or [ex.name]
+        grade.reason = f"not attempted: {' or '.join(stubs)} still raises NotImplementedError"
+    elif status == "return error":
+        from_verdict(grade, ex.wrong_form(case, redact(str(entry.get("message", "")))[:300]))
+    elif status == "raised":
+        judge_raised(grade, ex, case, entry, limits, errors, lines)
+    else:
+        raise sandbox.Malformed(f"unknown case status {status!r}")
+    return True
+
+
+def judge_raised(grade: Grade, ex, case, entry: dict, limits: Limits, errors: list, lines: frozenset | None) -> None:
+    """The learner's code raised on a case: an output flood, a memory error, or a crash with its hint."""
+    kind = str(entry.get("type", "Exception"))[:100]
+    if entry.get("output_limit"):
+        grade.status, grade.reason = "output limit", (
+            f"output limit: the code printed more than {limits.output:,} characters")
+        return
+    if entry.get("memory"):
+        grade.status = "out of memory"
+        grade.reason = f"out of memory: more than {limits.memory >> 20} MiB ({kind}), on {case.label}"
+        return
+    message = redact(f"{kind}: {entry.get('message', '')}".strip())
+    from_verdict(grade, ex.raised(case, message, verified_line(str(entry.get("where", ""))[:300], lines)))
+    missing = re.search(r"name '(\w+)' is not defined", message) if kind == "NameError" else None
+    if missing:
+        grade.notes += skipped_notes(errors, missing[1])
+    grade.status = "crashed"
+    grade.reason = f"crashed: {message[:200]}"
 
 
 # --- the class ---------------------------------------------------------------------------------------

@@ -14,6 +14,48 @@ from course_utils.lessons.nb01_rnn_forward import checks as nb01
 # --- numerical_gradient --------------------------------------------------------------
 
 
+def _wrong_forward_difference(f, x, dout, h=1e-5):  # one-sided: (L(x + h e_i) - L(x)) / h
+    x = x.copy()
+    grad = np.zeros_like(x)
+    base = np.sum(f(x) * dout)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        grad[i] = (np.sum(f(x) * dout) - base) / h
+        x[i] = old
+    return grad
+
+
+def _wrong_divides_by_h(f, x, dout, h=1e-5):  # the centred difference divided by h, not by 2h
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = h
+        grad[i] = (np.sum(f(x + step) * dout) - np.sum(f(x - step) * dout)) / h
+    return grad
+
+
+def _wrong_ignores_dout(f, x, dout, h=1e-5):  # the gradient of sum(f(x)), dout left out
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = h
+        grad[i] = (np.sum(f(x + step)) - np.sum(f(x - step))) / (2 * h)
+    return grad
+
+
+def _wrong_never_restores(f, x, dout, h=1e-5):  # x[i] is left at old - h after its entry is done
+    x = x.copy()
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        plus = np.sum(f(x) * dout)
+        x[i] = old - h
+        grad[i] = (plus - np.sum(f(x) * dout)) / (2 * h)
+    return grad
+
+
 class NumericalGradientExercise(Exercise):
     name = "numerical_gradient"
     funcs = ("numerical_gradient",)
@@ -68,13 +110,14 @@ class NumericalGradientExercise(Exercise):
     def __init__(self):
         self.mistakes = [
             Mistake("that is the forward difference (f(x + h) - f(x)) / h: use centred differences, "
-                    "(f(x + h) - f(x - h)) / 2h, which are far more accurate.", self.mistake(forward=True)),
+                    "(f(x + h) - f(x - h)) / 2h, which are far more accurate.", self.mistake(forward=True),
+                    _wrong_forward_difference),
             Mistake("you divide by h; the centred difference divides by 2h, the distance between "
-                    "x - h and x + h.", self.mistake(halve=True)),
+                    "x - h and x + h.", self.mistake(halve=True), _wrong_divides_by_h),
             Mistake("you differentiate sum(f(x)), not sum(f(x) * dout): multiply f(x) by dout "
-                    "before summing.", self.mistake(use_dout=False)),
+                    "before summing.", self.mistake(use_dout=False), _wrong_ignores_dout),
             Mistake("after perturbing x[i], put the old value back (x[i] = old) before moving to "
-                    "the next entry.", self.mistake(restore=False)),
+                    "the next entry.", self.mistake(restore=False), _wrong_never_restores),
         ]
         self.hints = {"grad": "for every index i: grad[i] = (L(x + h e_i) - L(x - h e_i)) / 2h with "
                               "L(x) = np.sum(f(x) * dout); np.ndindex(x.shape) visits every index."}
@@ -119,6 +162,24 @@ STEP_BACKWARD_MISTAKES = [
 ]
 
 STEP_GRADS = ("dx", "dprev_h", "dWx", "dWh", "db")
+
+
+def _wrong_tanh_grad_of_a(dnext_h, cache):  # 1 - a**2 on the pre-activation a, not 1 - tanh(a)**2
+    x, prev_h, Wx, Wh, next_h = cache
+    a = np.arctanh(next_h)  # the pre-activation, recovered from the cache
+    da = dnext_h * (1 - a**2)
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def _wrong_without_tanh_grad(dnext_h, cache):  # dnext_h taken as the gradient of a: tanh' left out
+    x, prev_h, Wx, Wh, _ = cache
+    return dnext_h @ Wx.T, dnext_h @ Wh.T, x.T @ dnext_h, prev_h.T @ dnext_h, dnext_h.sum(axis=0)
+
+
+def _wrong_db_not_summed(dnext_h, cache):  # db left as da, (N, H), not summed over the batch
+    x, prev_h, Wx, Wh, next_h = cache
+    da = dnext_h * (1 - next_h**2)
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da
 
 
 def _step_bwd_mistake(step_backward):
@@ -166,7 +227,11 @@ SEQ_GRAD_HINTS = {
 
 rnn_step_backward = BackwardExercise(
     "rnn_step_backward", nb01.rnn_step_forward, STEP_GRADS, ref.rnn_step_backward,
-    mistakes=[Mistake(h, _step_bwd_mistake(f)) for h, f in STEP_BACKWARD_MISTAKES],
+    mistakes=nb01.implemented([Mistake(h, _step_bwd_mistake(f)) for h, f in STEP_BACKWARD_MISTAKES], {
+        "the tanh derivative is taken on the pre-activation": _wrong_tanh_grad_of_a,
+        "the tanh derivative is missing": _wrong_without_tanh_grad,
+        "db should be summed over the batch": _wrong_db_not_summed,
+    }),
     hints=STEP_GRAD_HINTS,
 )
 
@@ -210,12 +275,76 @@ def loop_mistakes():
                 _loop_mistake(lambda T: range(T - 1, -1, -1), cache_of=lambda t: t - 1)),
     ]
 
+
+def _wrong_bptt_overwrites(dh, cache):  # dWx = dWx_t: the weight gradients keep the last step visited only
+    dxs, dprev_h = [None] * dh.shape[1], np.zeros_like(dh[:, 0])
+    for t in reversed(range(dh.shape[1])):
+        dxs[t], dprev_h, dWx, dWh, db = ref.rnn_step_backward(dh[:, t] + dprev_h, cache[t])
+    return np.stack(dxs, axis=1), dprev_h, dWx, dWh, db
+
+
+def _wrong_bptt_without_carry(dh, cache):  # step t gets dh[:, t] only, not what flows back from t + 1
+    dxs, dWx, dWh, db = [None] * dh.shape[1], 0, 0, 0
+    for t in reversed(range(dh.shape[1])):
+        dxs[t], dprev_h, dWx_t, dWh_t, db_t = ref.rnn_step_backward(dh[:, t], cache[t])
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    return np.stack(dxs, axis=1), dprev_h, dWx, dWh, db
+
+
+def _wrong_bptt_forward_in_time(dh, cache):  # the steps visited from the first to the last
+    dxs, dWx, dWh, db = [None] * dh.shape[1], 0, 0, 0
+    dprev_h = np.zeros_like(dh[:, 0])
+    for t in range(dh.shape[1]):
+        dxs[t], dprev_h, dWx_t, dWh_t, db_t = ref.rnn_step_backward(dh[:, t] + dprev_h, cache[t])
+        dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
+    return np.stack(dxs, axis=1), dprev_h, dWx, dWh, db
+
+
+def _wrong_bptt_loop(dh, cache, steps, cache_of):
+    """A preallocated BPTT loop over ``steps``, step t reading cache[cache_of(t)]."""
+    Wx, Wh = cache[0][2], cache[0][3]
+    dx = np.zeros((*dh.shape[:2], Wx.shape[0]), dtype=dh.dtype)
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(Wh.shape[0], dtype=dh.dtype)
+    dprev_h = np.zeros_like(dh[:, 0])
+    for t in steps:
+        dx[:, t], dprev_h, dWx_t, dWh_t, db_t = ref.rnn_step_backward(dh[:, t] + dprev_h, cache[cache_of(t)])
+        dWx += dWx_t
+        dWh += dWh_t
+        db += db_t
+    return dx, dprev_h, dWx, dWh, db
+
+
+def _wrong_bptt_stops_before_0(dh, cache):  # range(T - 1, 0, -1): step 0 never visited
+    return _wrong_bptt_loop(dh, cache, range(dh.shape[1] - 1, 0, -1), lambda t: t)
+
+
+def _wrong_bptt_cache_before(dh, cache):  # step t reads cache[t - 1]
+    return _wrong_bptt_loop(dh, cache, range(dh.shape[1] - 1, -1, -1), lambda t: t - 1)
+
+
 rnn_backward = BackwardExercise(
     "rnn_backward", nb01.rnn_forward, SEQ_GRADS, ref.rnn_backward,
-    mistakes=seq_backward_mistakes(Mistake, ref.rnn_forward, ref.rnn_step_backward, STEP_BACKWARD_MISTAKES,
-                                   False, ("x", "h0", "Wx", "Wh", "b"), SEQ_GRADS) + loop_mistakes(),
+    mistakes=nb01.implemented(
+        seq_backward_mistakes(Mistake, ref.rnn_forward, ref.rnn_step_backward, STEP_BACKWARD_MISTAKES,
+                              False, ("x", "h0", "Wx", "Wh", "b"), SEQ_GRADS) + loop_mistakes(), {
+            "the weight gradients keep only one time step": _wrong_bptt_overwrites,
+            "each step only gets dh[:, t]": _wrong_bptt_without_carry,
+            "you go forward in time": _wrong_bptt_forward_in_time,
+            "step 0 is never visited": _wrong_bptt_stops_before_0,
+            "step t reads cache[t - 1]": _wrong_bptt_cache_before,
+        }),
     hints=SEQ_GRAD_HINTS, wrt={"dx": "x", "dh0": "h0", "dWx": "Wx", "dWh": "Wh", "db": "b"},
 )
+
+
+def _wrong_affine_db_over_batch(dout, cache):  # db summed over the batch only, not over time
+    x, W = cache
+    return dout @ W.T, np.einsum("nth,ntm->hm", x, dout), dout.sum(axis=0)
+
+
+def _wrong_affine_dW_last_step(dout, cache):  # dW from the last time step only
+    x, W = cache
+    return dout @ W.T, x[:, -1].T @ dout[:, -1], dout.sum(axis=(0, 1))
 
 
 def _affine_bwd_mistake(f):
@@ -231,10 +360,12 @@ temporal_affine_backward = BackwardExercise(
     mistakes=[
         Mistake("db is summed over the batch only; the bias is used at every time step too, so sum "
                 "over both: dout.sum(axis=(0, 1)).",
-                _affine_bwd_mistake(lambda x, W, d: (d @ W.T, np.einsum("nth,ntm->hm", x, d), d.sum(axis=0)))),
+                _affine_bwd_mistake(lambda x, W, d: (d @ W.T, np.einsum("nth,ntm->hm", x, d), d.sum(axis=0))),
+                _wrong_affine_db_over_batch),
         Mistake("dW only counts the last time step: W is used at every step, so sum x[:, t].T @ "
                 "dout[:, t] over t (reshape both to (N*T, ...) and use one product).",
-                _affine_bwd_mistake(lambda x, W, d: (d @ W.T, x[:, -1].T @ d[:, -1], d.sum(axis=(0, 1))))),
+                _affine_bwd_mistake(lambda x, W, d: (d @ W.T, x[:, -1].T @ d[:, -1], d.sum(axis=(0, 1)))),
+                _wrong_affine_dW_last_step),
         Mistake("dx = dout @ W.T: W maps H to M, so its transpose maps the gradient back to H.",
                 _affine_bwd_mistake(lambda x, W, d: (d @ W, np.einsum("nth,ntm->hm", x, d), d.sum(axis=(0, 1))))),
     ],

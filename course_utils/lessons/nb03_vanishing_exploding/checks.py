@@ -51,8 +51,78 @@ def _variant(case, order="backward", carry=True, norm_of="dprev_h", norm="rows",
     return {"norms": norms.astype(a["dh_last"].dtype)}
 
 
-def _mistake(hint, **kw):
-    return Mistake(hint, lambda case: _variant(case, **kw))
+def _mistake(hint, implementation, **kw):
+    return Mistake(hint, lambda case: _variant(case, **kw), implementation)
+
+
+# Wrong measurements, as a learner writes them: fn(x, h0, Wx, Wh, b, dh_last, step_forward, step_backward).
+
+def _caches(x, h0, Wx, Wh, b, rnn_step_forward):
+    caches, h = [], h0
+    for t in range(x.shape[1]):
+        h, cache = rnn_step_forward(x[:, t], h, Wx, Wh, b)
+        caches.append(cache)
+    return caches
+
+
+def _size(g):
+    return np.linalg.norm(g, axis=1).mean()
+
+
+def _wrong_forward_order(x, h0, Wx, Wh, b, dh_last, rnn_step_forward, rnn_step_backward):  # first step first
+    dh, norms = dh_last, [_size(dh_last)]
+    for cache in _caches(x, h0, Wx, Wh, b, rnn_step_forward):
+        _, dh, _, _, _ = rnn_step_backward(dh, cache)
+        norms.append(_size(dh))
+    return np.array(norms)
+
+
+def _wrong_not_carried(x, h0, Wx, Wh, b, dh_last, rnn_step_forward, rnn_step_backward):  # always dh_last
+    norms = [_size(dh_last)]
+    for cache in reversed(_caches(x, h0, Wx, Wh, b, rnn_step_forward)):
+        _, dprev_h, _, _, _ = rnn_step_backward(dh_last, cache)
+        norms.append(_size(dprev_h))
+    return np.array(norms)
+
+
+def _wrong_norm_of_dx(x, h0, Wx, Wh, b, dh_last, rnn_step_forward, rnn_step_backward):  # the inputs' gradient
+    dh, norms = dh_last, [_size(dh_last)]
+    for cache in reversed(_caches(x, h0, Wx, Wh, b, rnn_step_forward)):
+        dx, dh, _, _, _ = rnn_step_backward(dh, cache)
+        norms.append(_size(dx))
+    return np.array(norms)
+
+
+def _wrong_one_norm(x, h0, Wx, Wh, b, dh_last, rnn_step_forward, rnn_step_backward):  # the norm of all N x H numbers
+    dh, norms = dh_last, [np.linalg.norm(dh_last)]
+    for cache in reversed(_caches(x, h0, Wx, Wh, b, rnn_step_forward)):
+        _, dh, _, _, _ = rnn_step_backward(dh, cache)
+        norms.append(np.linalg.norm(dh))
+    return np.array(norms)
+
+
+def _wrong_without_lag_0(x, h0, Wx, Wh, b, dh_last, rnn_step_forward, rnn_step_backward):  # dh_last left out
+    dh, norms = dh_last, []
+    for cache in reversed(_caches(x, h0, Wx, Wh, b, rnn_step_forward)):
+        _, dh, _, _, _ = rnn_step_backward(dh, cache)
+        norms.append(_size(dh))
+    return np.array(norms)
+
+
+def _wrong_without_h0(x, h0, Wx, Wh, b, dh_last, rnn_step_forward, rnn_step_backward):  # recorded before each step
+    dh, norms = dh_last, []
+    for cache in reversed(_caches(x, h0, Wx, Wh, b, rnn_step_forward)):
+        norms.append(_size(dh))
+        _, dh, _, _, _ = rnn_step_backward(dh, cache)
+    return np.array(norms)
+
+
+def _wrong_in_time_order(x, h0, Wx, Wh, b, dh_last, rnn_step_forward, rnn_step_backward):  # h0's norm first
+    dh, norms = dh_last, [_size(dh_last)]
+    for cache in reversed(_caches(x, h0, Wx, Wh, b, rnn_step_forward)):
+        _, dh, _, _, _ = rnn_step_backward(dh, cache)
+        norms.insert(0, _size(dh))
+    return np.array(norms)
 
 
 class GradientNormByLagExercise(Exercise):
@@ -79,21 +149,21 @@ class GradientNormByLagExercise(Exercise):
 
     mistakes = [
         _mistake("you go through the steps from the first to the last; the gradient travels backwards: "
-                 "start at the last step's cache and end at the first (reversed(caches)).", order="forward"),
+                 "start at the last step's cache and end at the first (reversed(caches)).", _wrong_forward_order, order="forward"),
         _mistake("every step starts again from dh_last: feed each step the dprev_h that the step after it "
-                 "returned, so that the gradient is carried back one step at a time.", carry=False),
+                 "returned, so that the gradient is carried back one step at a time.", _wrong_not_carried, carry=False),
         _mistake("your norms are those of dx, the gradient with respect to the inputs; measure dprev_h, "
-                 "the gradient with respect to the hidden state one step earlier.", norm_of="dx"),
+                 "the gradient with respect to the hidden state one step earlier.", _wrong_norm_of_dx, norm_of="dx"),
         _mistake("you take one norm of the whole (N, H) array; take the norm of each sequence's gradient "
-                 "(over the H units, axis=1), then average over the N sequences.", norm="whole"),
+                 "(over the H units, axis=1), then average over the N sequences.", _wrong_one_norm, norm="whole"),
         _mistake("your norms are taken over the batch axis (axis=0); take them over the H units of each "
-                 "sequence (axis=1), then average over the N sequences.", norm="columns"),
+                 "sequence (axis=1), then average over the N sequences.", None, norm="columns"),
         _mistake("your norms start at lag 1: norms[0] is lag 0, the norm of dh_last itself, "
-                 "so there are T + 1 entries.", lags="no lag 0"),
+                 "so there are T + 1 entries.", _wrong_without_lag_0, lags="no lag 0"),
         _mistake("your norms stop at lag T - 1: the last entry is lag T, the gradient with respect to h0, "
-                 "so there are T + 1 entries.", lags="no h0"),
+                 "so there are T + 1 entries.", _wrong_without_h0, lags="no h0"),
         _mistake("your norms are in the opposite order: norms[k] is lag k, so norms[0] belongs to dh_last "
-                 "and norms[T] to h0.", lags="reversed"),
+                 "and norms[T] to h0.", _wrong_in_time_order, lags="reversed"),
     ]
     hints = {
         "norms": "norms[k] is the norm of dL/dh_{T-k} (over the H units), averaged over the N "
@@ -122,6 +192,26 @@ class GradsCase(Case):
     @property
     def dtype(self) -> np.dtype:
         return next(iter(self.args["grads"].values())).dtype
+
+
+def _wrong_clip_each_array(grads, max_norm):  # each array clipped by its own norm
+    clipped = {}
+    for k, g in grads.items():
+        norm = np.linalg.norm(g)
+        clipped[k] = g * (max_norm / norm) if norm > max_norm else g.copy()
+    return clipped, float(np.sqrt(sum(np.sum(g ** 2) for g in grads.values())))
+
+
+def _wrong_clip_always(grads, max_norm):  # scaled to max_norm even when the norm is below it
+    total_norm = float(np.sqrt(sum(np.sum(g ** 2) for g in grads.values())))
+    return {k: g * (max_norm / total_norm) for k, g in grads.items()}, total_norm
+
+
+def _wrong_clip_norm_after(grads, max_norm):  # the norm returned is that of the clipped arrays
+    total_norm = float(np.sqrt(sum(np.sum(g ** 2) for g in grads.values())))
+    scale = min(1.0, max_norm / total_norm)
+    clipped = {k: g * scale for k, g in grads.items()}
+    return clipped, float(np.sqrt(sum(np.sum(g ** 2) for g in clipped.values())))
 
 
 class ClipGradNormExercise(Exercise):
@@ -208,11 +298,13 @@ class ClipGradNormExercise(Exercise):
     def __init__(self):
         self.mistakes = [
             Mistake("you clip each gradient by its own norm; clip all of them together, by one "
-                    "factor max_norm / total_norm from the global norm.", self.mistake(per_array=True)),
+                    "factor max_norm / total_norm from the global norm.", self.mistake(per_array=True),
+                    _wrong_clip_each_array),
             Mistake("you scale the gradients even when total_norm <= max_norm: clip only when the "
-                    "norm is too large.", self.mistake(always=True)),
+                    "norm is too large.", self.mistake(always=True), _wrong_clip_always),
             Mistake("you return the norm after clipping; total_norm is the norm before clipping "
-                    "(it is what you would plot to watch for explosions).", self.mistake(after=True)),
+                    "(it is what you would plot to watch for explosions).", self.mistake(after=True),
+                    _wrong_clip_norm_after),
             Mistake("you add up the norms of the arrays; the global norm is the square root of the "
                     "sum of all squared entries: sqrt(sum over arrays of np.sum(g**2))).",
                     self.mistake(sum_norms=True)),

@@ -13,7 +13,7 @@ from course_utils import reference as ref
 
 from course_utils.checking.core import Case, Mistake
 from course_utils.checking.exercise_torch import TorchExercise
-from course_utils.lessons.nb05_lstm_numpy.checks import STEP_MISTAKES as LSTM_STEP_MISTAKES
+from course_utils.lessons.nb05_lstm_numpy.checks import STEP_MISTAKES as LSTM_STEP_MISTAKES, join_implementations
 from course_utils.lessons.nb01_rnn_forward.checks import weights
 
 # --- 7.1-7.2: loading NumPy weights into nn.RNN (and so nn.LSTM) and nn.GRU -------------------------
@@ -108,21 +108,58 @@ def _load_exercise(kind, name, mistakes):
                        crash_matches=LOAD_CRASHES)
 
 
+def _copy_into(layer, w_ih, w_hh, b_ih, b_hh=None):
+    """A learner's copies into the first layer's four parameters, under no_grad (None: left as it is)."""
+    import torch
+
+    with torch.no_grad():
+        for name, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), (w_ih, w_hh, b_ih, b_hh)):
+            if value is not None:
+                getattr(layer, name).copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
+def _wrong_rnn_b_twice(rnn, Wx, Wh, b):  # b in both biases, which PyTorch adds up
+    _copy_into(rnn, Wx.T, Wh.T, b, b)
+
+
+def _wrong_rnn_Wh_not_transposed(rnn, Wx, Wh, b):  # Wh copied as it is: square, so no error
+    _copy_into(rnn, Wx.T, Wh, b, np.zeros_like(b))
+
+
+def _wrong_rnn_bias_hh_untouched(rnn, Wx, Wh, b):  # bias_hh_l0 keeps its random initial values
+    _copy_into(rnn, Wx.T, Wh.T, b)
+
+
+def _wrong_gru_swapped_biases(gru, Wx, Wh, bx, bh):  # bh with the input product, bx with the recurrent one
+    _copy_into(gru, Wx.T, Wh.T, bh, bx)
+
+
+def _wrong_gru_summed_biases(gru, Wx, Wh, bx, bh):  # one bias carries the sum, as for the RNN
+    _copy_into(gru, Wx.T, Wh.T, bx + bh, np.zeros_like(bh))
+
+
+def _wrong_gru_like_the_rnn(gru, Wx, Wh, bx, bh):  # bias_hh_l0 zero, as for the RNN: bh is lost
+    _copy_into(gru, Wx.T, Wh.T, bx, np.zeros_like(bh))
+
+
 BOTH = "PyTorch adds its two biases, so b went in twice: one of them carries b, the other must be zero."
 WH_NOT_TRANSPOSED = ("your layer computes the network with Wh transposed: PyTorch multiplies h_{t-1} W_hh^T, so "
                      "weight_hh_l0 holds the transpose of Wh (a square matrix copies without an error either way).")
 BIAS_LEFT = ("bias_hh_l0 still holds its random initial values: PyTorch adds both biases, so the one that does not "
              "carry b must be set to zero.")
 load_rnn_weights = _load_exercise("RNN", "load_rnn_weights", [
-    Mistake(BOTH, _numpy_h("RNN", "both")), Mistake(WH_NOT_TRANSPOSED, _numpy_h("RNN", "Wh not transposed")),
-    Mistake(BIAS_LEFT, _numpy_h("RNN", "bias_hh left"))])
+    Mistake(BOTH, _numpy_h("RNN", "both"), _wrong_rnn_b_twice),
+    Mistake(WH_NOT_TRANSPOSED, _numpy_h("RNN", "Wh not transposed"), _wrong_rnn_Wh_not_transposed),
+    Mistake(BIAS_LEFT, _numpy_h("RNN", "bias_hh left"), _wrong_rnn_bias_hh_untouched)])
 load_gru_weights = _load_exercise("GRU", "load_gru_weights", [
     Mistake("bx and bh are swapped: bx goes with the input product, bh with the recurrent one.",
-            _numpy_h("GRU", "swapped")),
+            _numpy_h("GRU", "swapped"), _wrong_gru_swapped_biases),
     Mistake("the GRU's biases cannot be added up: the reset gate multiplies h W_hn^T + b_hn, the recurrent "
-            "product with its bias, so bh must stay in bias_hh_l0 and bx in bias_ih_l0.", _numpy_h("GRU", "summed")),
+            "product with its bias, so bh must stay in bias_hh_l0 and bx in bias_ih_l0.", _numpy_h("GRU", "summed"),
+            _wrong_gru_summed_biases),
     Mistake("bias_hh_l0 is zero, as for the RNN, but the GRU's recurrent bias bh is not the same as zero: "
-            "r multiplies h W_hn^T + b_hn, so bh belongs in bias_hh_l0.", _numpy_h("GRU", "bh zero")),
+            "r multiplies h W_hn^T + b_hn, so bh belongs in bias_hh_l0.", _numpy_h("GRU", "bh zero"),
+            _wrong_gru_like_the_rnn),
 ])
 
 # --- 7.3: an LSTM cell as an nn.Module ---------------------------------------------------
@@ -152,10 +189,54 @@ def _cell_mistake(step):
     return outputs
 
 
+def wrong_module(reference_name, forward):
+    """A learner's module with a wrong ``forward``: the reference's class (its parameters, which the
+    check loads by name) with ``forward`` in place of its own; built as the check builds the learner's
+    class, so that it can stand in a catalogue entry as its ``implementation``."""
+    def build(*init):
+        from course_utils import reference
+
+        base = getattr(reference, reference_name)
+        return type(base.__name__, (base,), {"forward": forward})(*init)
+    build.__name__ = reference_name
+    return build
+
+
+def _cell_a(self, x, prev_h):
+    return x @ self.Wx + prev_h @ self.Wh + self.b
+
+
+def _wrong_cell_g_o_swapped(self, x, prev_h, prev_c):  # the last two blocks read as o, g
+    import torch
+
+    i, f, o, g = _cell_a(self, x, prev_h).chunk(4, dim=-1)
+    next_c = torch.sigmoid(f) * prev_c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(next_c), next_c
+
+
+def _wrong_cell_sigmoid_g(self, x, prev_h, prev_c):  # the candidate g through a sigmoid
+    import torch
+
+    i, f, g, o = _cell_a(self, x, prev_h).chunk(4, dim=-1)
+    next_c = torch.sigmoid(f) * prev_c + torch.sigmoid(i) * torch.sigmoid(g)
+    return torch.sigmoid(o) * torch.tanh(next_c), next_c
+
+
+def _wrong_cell_without_tanh_c(self, x, prev_h, prev_c):  # next_h = o * next_c, no tanh
+    import torch
+
+    i, f, g, o = _cell_a(self, x, prev_h).chunk(4, dim=-1)
+    next_c = torch.sigmoid(f) * prev_c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * next_c, next_c
+
+
 LSTMCell = _Exercise07(
     "LSTMCell", "torch_module", "LSTMCell", _cell_cases,
     ("next_h", "next_c", "dWx", "dWh", "db", "dx", "dprev_h", "dprev_c"),
-    mistakes=[Mistake(h, _cell_mistake(s)) for h, s in LSTM_STEP_MISTAKES],
+    mistakes=join_implementations([Mistake(h, _cell_mistake(s)) for h, s in LSTM_STEP_MISTAKES], {
+        "in the order i, f, o, g:": wrong_module("LSTMCell", _wrong_cell_g_o_swapped),
+        "g uses tanh, not sigmoid": wrong_module("LSTMCell", _wrong_cell_sigmoid_g),
+        "the tanh of the cell state is missing": wrong_module("LSTMCell", _wrong_cell_without_tanh_c)}),
     hints={"next_h": "no common mistake (gate order, activations, a missing term) explains your outputs. If "
                      "`next_c` is wrong too (see `others`), look at a and c_t = sigma(f) * c_{t-1} + "
                      "sigma(i) * tanh(g) first; if it is right, at h_t = sigma(o) * tanh(c_t). Hint 2 under "
@@ -201,14 +282,22 @@ def _last(pick):
     return outputs
 
 
+def _wrong_last_padded_step(h, lengths):  # the last padded step, for every sequence
+    return h[:, -1]
+
+
+def _wrong_last_all_pairs(h, lengths):  # one index on one axis: every chosen step of every sequence
+    return h[:, lengths - 1]
+
+
 last_hidden_state = TorchExercise(
     "last_hidden_state", "torch_function", "last_hidden_state", _last_cases, ("last", "dh"),
     mistakes=[
         Mistake("h[:, -1] is the state after the last *padded* step; shorter sequences end earlier: "
-                "pick h[n, lengths[n] - 1] for each n.", _last(lambda h, L: h[:, -1])),
+                "pick h[n, lengths[n] - 1] for each n.", _last(lambda h, L: h[:, -1]), _wrong_last_padded_step),
         Mistake("h[:, lengths - 1] picks every chosen step for every sequence, (N, N, H): index both axes "
                 "together, with one index tensor for the sequences and one for the steps (hint 2 under the "
-                "exercise).", _last(lambda h, L: h[:, L - 1])),
+                "exercise).", _last(lambda h, L: h[:, L - 1]), _wrong_last_all_pairs),
     ],
     hints={"last": "some rows are not their sequence's state after its last real step, and no common mistake "
                    "explains which: row n must be h[n, lengths[n] - 1] (steps count from 0). Print lengths and "
@@ -277,22 +366,22 @@ def _pack(x, lengths, batch_first=True):
     return pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
 
 
-def _unpacked_h_n(lstm, x, lengths):
+def _unpacked_h_n(lstm, x, lengths):  # not packed: h_n comes after the padding
     return lstm(x)[1][0][-1]
 
 
-def _first_layer(lstm, x, lengths):
+def _first_layer(lstm, x, lengths):  # h_n[0], the first layer's state
     return lstm(_pack(x, lengths))[1][0][0]
 
 
-def _padded_output_last_step(lstm, x, lengths):
+def _padded_output_last_step(lstm, x, lengths):  # out[:, -1], zero after a shorter sequence's end
     from torch.nn.utils.rnn import pad_packed_sequence
 
     out, _ = pad_packed_sequence(lstm(_pack(x, lengths))[0], batch_first=True, total_length=x.shape[1])
     return out[:, -1]
 
 
-def _time_major_pack(lstm, x, lengths):
+def _time_major_pack(lstm, x, lengths):  # packed without batch_first=True
     return lstm(_pack(x, lengths, batch_first=False))[1][0][-1]
 
 
@@ -301,12 +390,12 @@ final_states_packed = _Exercise07(
     mistakes=[
         Mistake("h_n of a padded batch is the state after the last *padded* step, not after each sequence's "
                 "end: pack x first (nn.utils.rnn.pack_padded_sequence) and run the LSTM on the packed batch.",
-                _packed_mistake(_unpacked_h_n)),
+                _packed_mistake(_unpacked_h_n), _unpacked_h_n),
         Mistake("h_n[0] is the state of the first layer; with several layers the top layer's is h_n[-1].",
-                _packed_mistake(_first_layer)),
+                _packed_mistake(_first_layer), _first_layer),
         Mistake("pad_packed_sequence puts zeros after each sequence's end, so out[:, -1] is zero for every "
                 "sequence shorter than the batch: return h_n[-1], the LSTM's last state of each sequence.",
-                _packed_mistake(_padded_output_last_step)),
+                _packed_mistake(_padded_output_last_step), _padded_output_last_step),
         Mistake("x was packed as if it were time-major (T, N, D): pass batch_first=True to "
                 "pack_padded_sequence, since x is (N, T, D).", _packed_mistake(_time_major_pack)),
     ],

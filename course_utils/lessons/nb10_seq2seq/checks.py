@@ -52,6 +52,34 @@ def _arrays(**tensors):
     return {k: v.detach().numpy() for k, v in tensors.items()}
 
 
+def _learner_module(cls_name, forward):
+    """A learner's module with a mistake in its forward pass: the notebook's ``cls_name`` as handed out
+    (the reference's ``__init__``, so its parameters load), with ``forward`` as its forward."""
+    def build(*sizes):
+        from course_utils import reference
+
+        return type(cls_name, (getattr(reference, cls_name),), {"forward": forward})(*sizes)
+    build.__name__ = forward.__name__
+    return build
+
+
+def _run_through(exercise, learner):
+    """The model of a mistake written as ``learner``, a wrong function as a learner writes it: its outputs
+    through the check's own convention. The model keeps it as ``implementation``, for the catalogue."""
+    def outputs(case):
+        ex = globals()[exercise]  # defined after its catalogue
+        return run_plan((learner,), *ex.plan(case))[0]
+    outputs.implementation = learner
+    return outputs
+
+
+def _implemented(mistakes):
+    """Catalogue entries with their wrong implementation: where none is given, the learner function that
+    the entry's model runs (see _run_through), so that tests/proofs.py runs it through the check."""
+    return [m if m.implementation is not None or not hasattr(m.outputs, "implementation")
+            else Mistake(m.hint, m.outputs, implementation=m.outputs.implementation) for m in mistakes]
+
+
 # --- 10.1: Encoder ----------------------------------------------------------------------------
 
 ENCODER_PARAMS = ("embedding.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0")
@@ -110,19 +138,44 @@ def _encoder_mistake(kind):
     return outputs
 
 
+# no packing: the GRU reads the padding, and h_n is the state after the last padded position
+def _wrong_encoder_no_packing(self, src, lengths):
+    outputs, h_n = self.rnn(self.embedding(src))
+    return outputs, h_n[0]
+
+
+# no packing, but final picked at each length: final is right, outputs are not 0 on the padding
+def _wrong_encoder_padding_in_outputs(self, src, lengths):
+    import torch
+
+    outputs, _ = self.rnn(self.embedding(src))
+    return outputs, outputs[torch.arange(src.shape[0]), lengths - 1]
+
+
+# final is the last column of the padded outputs, 0 for every sequence shorter than S
+def _wrong_encoder_last_column(self, src, lengths):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    packed = pack_padded_sequence(self.embedding(src), lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=src.shape[1])
+    return out, out[:, -1]
+
+
 Encoder = TorchExercise(
     "Encoder", "torch_module", "Encoder", _encoder_cases, ("outputs", "final", *[f"d{p}" for p in ENCODER_PARAMS]),
     mistakes=[
         Mistake("the GRU read the padding too: `outputs` is not 0 at the padded positions, and `final` is the "
                 "state after the last *padded* position. Pack the batch with pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, "
                 "enforce_sorted=False) so that each sequence stops at its own length.",
-                _encoder_mistake("no packing")),
+                _encoder_mistake("no packing"), _learner_module("Encoder", _wrong_encoder_no_packing)),
         Mistake("`final` is right, but the GRU read the padding, so `outputs` is not 0 at the padded positions: "
                 "pack the batch, and unpack it with pad_packed_sequence(..., batch_first=True, "
-                "total_length=src.shape[1]), which puts zeros there.", _encoder_mistake("no packing, right final")),
+                "total_length=src.shape[1]), which puts zeros there.", _encoder_mistake("no packing, right final"),
+                _learner_module("Encoder", _wrong_encoder_padding_in_outputs)),
         Mistake("outputs[:, -1] is the last *column* of the padded outputs, which is 0 for every sequence shorter "
                 "than S: take h_n, the GRU's second return value, which holds each sequence's state after its "
-                "last real token.", _encoder_mistake("last column")),
+                "last real token.", _encoder_mistake("last column"),
+                _learner_module("Encoder", _wrong_encoder_last_column)),
     ],
     hints={"outputs": "embed, pack (pack_padded_sequence with enforce_sorted=False), run self.rnn, unpack with "
                       "pad_packed_sequence(..., batch_first=True, total_length=src.shape[1]).",
@@ -182,18 +235,41 @@ def _decoder_mistake(kind):
     return outputs
 
 
+# the GRU starts from zeros, not from the given hidden state
+def _wrong_decoder_from_zeros(self, tokens, hidden):
+    states, h_n = self.rnn(self.embedding(tokens))
+    return self.out(states), h_n[0]
+
+
+# log-probabilities instead of logits
+def _wrong_decoder_log_softmax(self, tokens, hidden):
+    import torch
+
+    states, h_n = self.rnn(self.embedding(tokens), hidden[None])
+    return torch.log_softmax(self.out(states), dim=-1), h_n[0]
+
+
+# returns the state after the first token, not after the last
+def _wrong_decoder_first_state(self, tokens, hidden):
+    states, _ = self.rnn(self.embedding(tokens), hidden[None])
+    return self.out(states), states[:, 0]
+
+
 Decoder = TorchExercise(
     "Decoder", "torch_module", "Decoder", _decoder_cases,
     ("logits", "hidden", *[f"d{p}" for p in DECODER_PARAMS], "dhidden"),
     mistakes=[
         Mistake("the decoder started from zeros, ignoring `hidden`, the encoder's summary of the input: pass "
-                "it to the GRU as its initial state, hidden[None] (shape (1, N, H)).", _decoder_mistake("zeros")),
+                "it to the GRU as its initial state, hidden[None] (shape (1, N, H)).", _decoder_mistake("zeros"),
+                _learner_module("Decoder", _wrong_decoder_from_zeros)),
         Mistake("these are log-probabilities: return the raw scores (logits) of self.out; the loss, "
-                "F.cross_entropy, applies log_softmax itself.", _decoder_mistake("log_softmax")),
+                "F.cross_entropy, applies log_softmax itself.", _decoder_mistake("log_softmax"),
+                _learner_module("Decoder", _wrong_decoder_log_softmax)),
         Mistake("these are probabilities: return the raw scores (logits) of self.out; the loss, "
                 "F.cross_entropy, applies the softmax itself.", _decoder_mistake("softmax")),
         Mistake("the returned `hidden` is the state after the first token; it should be the state after "
-                "the *last* one (h_n[0]), from which decoding continues.", _decoder_mistake("first state")),
+                "the *last* one (h_n[0]), from which decoding continues.", _decoder_mistake("first state"),
+                _learner_module("Decoder", _wrong_decoder_first_state)),
     ],
     hints={"logits": "embed the tokens (N, T, E), run self.rnn from hidden[None], and apply self.out to every "
                      "step's state: (N, T, H) -> (N, T, V).",
@@ -246,7 +322,7 @@ def _loss_cases(rng):
 
 
 def _loss_variant(kind):
-    """teacher_forcing_loss as a learner with a given misunderstanding writes it."""
+    """The model of a mistake: teacher_forcing_loss as a learner with the misunderstanding ``kind`` writes it."""
     def loss(encoder, decoder, src, src_lengths, tgt, pad_id):
         import torch
 
@@ -265,16 +341,13 @@ def _loss_variant(kind):
             logits, _ = decoder(reads, final)
         return padded_token_loss(logits, targets, pad_id, kind)
     loss.__name__ = "teacher_forcing_loss"
-
-    def outputs(case):
-        return run_plan((loss,), *teacher_forcing_loss.plan(case))[0]
-    return outputs
+    return _run_through("teacher_forcing_loss", loss)
 
 
 teacher_forcing_loss = TorchExercise(
     "teacher_forcing_loss", "torch_seq2seq_loss", "teacher_forcing_loss", _loss_cases,
     ("loss", *[f"d{p}" for p in SEQ2SEQ_PARAMS]),
-    mistakes=[
+    mistakes=_implemented([
         *teacher_forcing_mistakes(_loss_variant, {"item": "token", "batch": "tgt", "y": "y", "row": "sequence",
                                                   "length": "target"}),
         Mistake("the decoder read its own predictions (argmax) instead of the true previous tokens: teacher "
@@ -282,7 +355,7 @@ teacher_forcing_loss = TorchExercise(
                 _loss_variant("own predictions")),
         Mistake("the decoder started from zeros: start it from the encoder's final state (the second value "
                 "the encoder returns), the summary of the input.", _loss_variant("zeros")),
-    ],
+    ]),
     hints={"loss": "no mistake we know of gives this value: compare your steps with the three parts of the "
                    "exercise (what the decoder reads, what it is scored on, which positions count), and open "
                    "the hints under the exercise.",
@@ -343,7 +416,7 @@ def _greedy_cases(rng):
 
 
 def _greedy_variant(kind):
-    """greedy_decode as a learner with a given misunderstanding writes it."""
+    """The model of a mistake: greedy_decode as a learner with the misunderstanding ``kind`` writes it."""
     def decode(encoder, decoder, src, src_lengths, start_id, end_id, max_len):
         import torch
 
@@ -358,9 +431,7 @@ def _greedy_variant(kind):
             if kind == "wrong axis":
                 tokens = tokens[:, :1]
             steps.append(tokens[:, 0])
-            if kind not in ("never stops", "last tokens") and bool((torch.stack(steps, 1) == end_id).any(1).all()):
-                break
-            if kind == "last tokens" and bool((tokens == end_id).all()):
+            if kind != "never stops" and bool((torch.stack(steps, 1) == end_id).any(1).all()):
                 break
         out = []
         for row in torch.stack(steps, 1).tolist():
@@ -372,10 +443,8 @@ def _greedy_variant(kind):
                 row = row[:row.index(end_id)] if end_id in row else row
             out.append(row)
         return out
-
-    def outputs(case):
-        return run_plan((decode,), *greedy_decode.plan(case))[0]
-    return outputs
+    decode.__name__ = "greedy_decode"
+    return _run_through("greedy_decode", decode)
 
 
 class GreedyDecodeExercise(GreedyOutputExercise):
@@ -389,7 +458,7 @@ class GreedyDecodeExercise(GreedyOutputExercise):
 
 greedy_decode = GreedyDecodeExercise(
     "greedy_decode", "torch_greedy_decode", "greedy_decode", _greedy_cases, ("tokens", "lengths", "rows"),
-    mistakes=[
+    mistakes=_implemented([
         Mistake("the output goes on after <end>: a sequence's output is the tokens *before* its first <end>; "
                 "cut it there (and stop decoding once every sequence has finished).", _greedy_variant("never stops")),
         Mistake("leave <end> out of the output: it marks where the sequence stops and is not part of it.",
@@ -400,7 +469,7 @@ greedy_decode = GreedyDecodeExercise(
                 "argmax over the vocabulary, the last axis (dim=-1).", _greedy_variant("wrong axis")),
         Mistake("every step started from the encoder's state: feed the decoder the hidden state it returned at "
                 "the step before.", _greedy_variant("state not carried")),
-    ],
+    ]),
     hints={"tokens": "no mistake we know of gives these tokens: at each step feed the decoder the tokens it chose "
                      "at the step before, shape (N, 1), with the hidden state it returned; see the hints under the "
                      "exercise.",
@@ -515,7 +584,7 @@ def _beam_cases(rng):
 
 
 def _beam_variant(kind):
-    """beam_search as a learner with a given misunderstanding writes it."""
+    """The model of a mistake: beam_search as a learner with the misunderstanding ``kind`` writes it."""
     def search(step, hidden, start_id, end_id, beam_width, max_len, alpha=0.0):
         import torch
 
@@ -559,10 +628,8 @@ def _beam_variant(kind):
         if not finished:
             finished = [(s, float(v)) for s, v in zip(sequences, scores)]
         return max(finished, key=lambda pair: pair[1] / ((5 + len(pair[0])) / 6) ** alpha)
-
-    def outputs(case):
-        return run_plan((search,), *_beam_plan(case.args))[0]
-    return outputs
+    search.__name__ = "beam_search"
+    return _run_through("beam_search", search)
 
 
 # How a learner may rank the finished hypotheses wrongly: key(score, length, alpha), the largest wins.
@@ -573,6 +640,58 @@ _PENALTY_MISTAKES = {
     "multiplied": lambda score, length, alpha: score * ((5 + length) / 6) ** alpha,
     "normalised score": lambda score, length, alpha: score / ((5 + length) / 6) ** alpha,
 }
+
+
+# greedy decoding: the most probable token at each step, one hypothesis
+def _wrong_beam_greedy(step, hidden, start_id, end_id, beam_width, max_len):
+    import torch
+
+    tokens, out, score = torch.tensor([start_id]), [], 0.0
+    for _ in range(max_len):
+        log_probs, hidden = step(tokens, hidden)
+        token = int(log_probs[0].argmax())
+        score += float(log_probs[0, token])
+        out.append(token)
+        if token == end_id:
+            break
+        tokens = torch.tensor([token])
+    return out, score
+
+
+# the beam stays beam_width wide after a hypothesis finishes (fairseq's convention)
+def _wrong_beam_full_width(step, hidden, start_id, end_id, beam_width, max_len):
+    import torch
+
+    sequences, scores, tokens, finished = [[]], torch.zeros(1, dtype=hidden.dtype), torch.tensor([start_id]), []
+    for _ in range(max_len):
+        log_probs, hidden = step(tokens, hidden)
+        V = log_probs.shape[1]
+        top_scores, top = (scores[:, None] + log_probs).flatten().topk(min(beam_width, log_probs.numel()))
+        live = [k for k in range(len(top)) if int(top[k] % V) != end_id]
+        finished += [(sequences[top[k] // V] + [end_id], float(top_scores[k]))
+                     for k in range(len(top)) if k not in live]
+        if not live:
+            break
+        keep = torch.tensor(live)
+        sequences = [sequences[top[k] // V] + [int(top[k] % V)] for k in live]
+        tokens, scores, hidden = top[keep] % V, top_scores[keep], hidden[top[keep] // V]
+    if not finished:
+        finished = [(s, float(v)) for s, v in zip(sequences, scores)]
+    return max(finished, key=lambda f: f[1])
+
+
+# <end> is treated like any token: hypotheses go on after it, and the best one after max_len steps wins
+def _wrong_beam_extends_finished(step, hidden, start_id, end_id, beam_width, max_len):
+    import torch
+
+    sequences, scores, tokens = [[]], torch.zeros(1, dtype=hidden.dtype), torch.tensor([start_id])
+    for _ in range(max_len):
+        log_probs, hidden = step(tokens, hidden)
+        V = log_probs.shape[1]
+        top_scores, top = (scores[:, None] + log_probs).flatten().topk(min(beam_width, log_probs.numel()))
+        sequences = [sequences[p] + [int(t)] for p, t in zip((top // V).tolist(), (top % V).tolist())]
+        tokens, scores, hidden = top % V, top_scores, hidden[top // V]
+    return sequences[0], float(scores[0])
 
 
 class BeamSearchExercise(TorchExercise):
@@ -645,17 +764,20 @@ CONVENTION_HINT = (
     "after a hypothesis ends (fairseq's convention) explores more hypotheses and can find a more probable one, "
     "as here; both are beam search, but the check expects the narrowing beam's answer.")
 
+PENALTY_HINT = (
+    "with alpha > 0 the finished hypotheses are ranked by their length-normalised score, "
+    "score / ((5 + length) / 6) ** alpha, and yours is the one with the best plain score. Check "
+    "that alpha is used, and that the score is *divided* by the penalty: scores are negative, so "
+    "multiplying by a penalty above 1 favours short hypotheses even more.")
+
 
 beam_search = BeamSearchExercise(
     "beam_search", "torch_beam_search", "beam_search", _beam_cases, ("tokens", "score"),
-    mistakes=[
+    mistakes=_implemented([
         # the length penalty's mistakes first: on the cases without alpha they give the right answer, and on
         # the cases with it a greedy search can also return the shorter hypothesis
-        Mistake("with alpha > 0 the finished hypotheses are ranked by their length-normalised score, "
-                "score / ((5 + length) / 6) ** alpha, and yours is the one with the best plain score. Check "
-                "that alpha is used, and that the score is *divided* by the penalty: scores are negative, so "
-                "multiplying by a penalty above 1 favours short hypotheses even more.",
-                _beam_variant("penalty ignored")),
+        Mistake(PENALTY_HINT, _beam_variant("penalty ignored")),
+        Mistake(PENALTY_HINT, _beam_variant("multiplied")),  # the same answer as ignoring the penalty, here
         Mistake("the length of a hypothesis counts all its tokens, the final <end> included (its log-probability "
                 "is in the score too): len(tokens), not len(tokens) - 1.", _beam_variant("length without end")),
         Mistake("the penalty is GNMT's, ((5 + length) / 6) ** alpha, not length ** alpha: the two rank "
@@ -663,21 +785,21 @@ beam_search = BeamSearchExercise(
         Mistake("the length penalty only ranks the hypotheses: return the chosen one's plain score, the sum "
                 "of its log-probabilities, not the normalised one.", _beam_variant("normalised score")),
         Mistake("that is greedy decoding's answer: keep the beam_width best extensions at each step, not only "
-                "the best one.", _beam_variant("greedy")),
+                "the best one.", _beam_variant("greedy"), _wrong_beam_greedy),
         Mistake("your beam stays beam_width wide after a hypothesis finishes: " + CONVENTION_HINT,
-                _beam_variant("full width")),
+                _beam_variant("full width"), _wrong_beam_full_width),
         Mistake("each kept hypothesis must continue from the state of the hypothesis it extends, its parent: "
                 "reorder the states with hidden[parents] (row k of the hidden that step returned belongs to the "
                 "old beam's hypothesis k, not to the new beam's).", _beam_variant("not reordered")),
         Mistake("a hypothesis that produces <end> is finished: set it aside (with its score) and do not "
-                "extend it further.", _beam_variant("no end")),
+                "extend it further.", _beam_variant("no end"), _wrong_beam_extends_finished),
         Mistake("leave <start> out of the returned tokens: return only the tokens the decoder produced.",
                 _beam_variant("with start")),
         Mistake("keep the final <end> in the returned tokens: it is part of the hypothesis, and its "
                 "log-probability is part of the score.", _beam_variant("without end")),
         Mistake("the score is the sum of the log-probabilities of the tokens (a negative number), not the "
                 "probability of the sequence.", _beam_variant("probability")),
-    ],
+    ]),
     hints={"tokens": "at each step: log_probs, hidden = step(tokens, hidden); score every extension as its "
                      "hypothesis's score + log_probs (B, V); keep the best beam_width - len(finished) of the "
                      "B * V; set aside those that end with <end>; continue the others from their parents' "

@@ -5,7 +5,7 @@ import numpy as np
 
 from course_utils.checking.core import TODO, Case, Mistake, NotAttempted, Verdict
 from course_utils.checking.exercise_torch import TorchExercise
-from course_utils.lessons.nb10_seq2seq.checks import _arrays, _module, _seed, _tensors
+from course_utils.lessons.nb10_seq2seq.checks import _arrays, _learner_module, _module, _seed, _tensors
 
 
 def _lengths(g, N, S, full=False):
@@ -68,6 +68,61 @@ def _attention_mistake(kind):
     return outputs
 
 
+def _scores(self, query, keys):
+    """The (N, S) attention scores of a learner's AdditiveAttention, right: v . tanh(W_q q + W_k k)."""
+    import torch
+
+    return self.v(torch.tanh(self.W_q(query)[:, None] + self.W_k(keys)))[..., 0]
+
+
+def _weighted_keys(weights, keys):
+    return (weights[:, :, None] * keys).sum(dim=1), weights
+
+
+# no mask: the padded positions get weight
+def _wrong_attention_no_mask(self, query, keys, mask):
+    import torch
+
+    return _weighted_keys(torch.softmax(_scores(self, query, keys), dim=1), keys)
+
+
+# the softmax over the batch axis (dim=0)
+def _wrong_attention_softmax_over_batch(self, query, keys, mask):
+    import torch
+
+    return _weighted_keys(torch.softmax(_scores(self, query, keys).masked_fill(~mask, float("-inf")), dim=0), keys)
+
+
+# the weights masked after the softmax: the rows no longer sum to 1
+def _wrong_attention_mask_after_softmax(self, query, keys, mask):
+    import torch
+
+    return _weighted_keys(torch.softmax(_scores(self, query, keys), dim=1) * mask, keys)
+
+
+# the padded scores set to 0, not -inf: exp(0) = 1
+def _wrong_attention_mask_with_zero(self, query, keys, mask):
+    import torch
+
+    return _weighted_keys(torch.softmax(_scores(self, query, keys).masked_fill(~mask, 0.0), dim=1), keys)
+
+
+# no tanh: v . (W_q q + W_k k)
+def _wrong_attention_no_tanh(self, query, keys, mask):
+    import torch
+
+    scores = self.v(self.W_q(query)[:, None] + self.W_k(keys))[..., 0]
+    return _weighted_keys(torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1), keys)
+
+
+# the context is a weighted sum of W_k(keys), not of the keys
+def _wrong_attention_projected_context(self, query, keys, mask):
+    import torch
+
+    weights = torch.softmax(_scores(self, query, keys).masked_fill(~mask, float("-inf")), dim=1)
+    return _weighted_keys(weights, self.W_k(keys))
+
+
 MASK_HINT = ("set the scores of the padded positions to -inf before the softmax, "
              "scores.masked_fill(~mask, float('-inf')): exp(-inf) = 0 gives them no weight at all.")
 SUM_HINT = "take the softmax over the source positions, dim=1 of the (N, S) scores, so that each row sums to 1."
@@ -98,17 +153,23 @@ AdditiveAttention = AttentionExercise(
     "AdditiveAttention", "torch_module", "AdditiveAttention", _attention_cases,
     ("weights", "context", *[f"d{p}" for p in ATTENTION_PARAMS], "dquery", "dkeys"),
     mistakes=[
-        Mistake("padded positions got weight: " + MASK_HINT, _attention_mistake("no mask")),
+        Mistake("padded positions got weight: " + MASK_HINT, _attention_mistake("no mask"),
+                _learner_module("AdditiveAttention", _wrong_attention_no_mask)),
         Mistake("the softmax went over the batch axis (dim=0): the weights must sum to 1 over the source "
-                "positions of each example, dim=1.", _attention_mistake("dim 0")),
+                "positions of each example, dim=1.", _attention_mistake("dim 0"),
+                _learner_module("AdditiveAttention", _wrong_attention_softmax_over_batch)),
         Mistake("masking after the softmax leaves each row summing to less than 1: mask the scores "
-                "(with -inf) before the softmax instead.", _attention_mistake("after")),
+                "(with -inf) before the softmax instead.", _attention_mistake("after"),
+                _learner_module("AdditiveAttention", _wrong_attention_mask_after_softmax)),
         Mistake("a score of 0 does not mean 'no weight': exp(0) = 1. Fill the padded scores with "
-                "float('-inf') instead.", _attention_mistake("zero")),
-        Mistake("the tanh is missing: score = v . tanh(W_q q + W_k k).", _attention_mistake("no tanh")),
+                "float('-inf') instead.", _attention_mistake("zero"),
+                _learner_module("AdditiveAttention", _wrong_attention_mask_with_zero)),
+        Mistake("the tanh is missing: score = v . tanh(W_q q + W_k k).", _attention_mistake("no tanh"),
+                _learner_module("AdditiveAttention", _wrong_attention_no_tanh)),
         Mistake("W_q and W_k are swapped: W_q projects the query, W_k the keys.", _attention_mistake("swapped")),
         Mistake("the context is a weighted sum of the keys themselves, not of W_k(keys): "
-                "(weights[:, :, None] * keys).sum(dim=1).", _attention_mistake("projected")),
+                "(weights[:, :, None] * keys).sum(dim=1).", _attention_mistake("projected"),
+                _learner_module("AdditiveAttention", _wrong_attention_projected_context)),
     ],
     hints={"weights": "scores = self.v(torch.tanh(self.W_q(query)[:, None] + self.W_k(keys)))[..., 0], (N, S); "
                       "mask them with -inf; weights = softmax over dim=1.",
@@ -197,6 +258,46 @@ def _decoder_mistake(kind):
     return outputs
 
 
+def _wrong_decoder_loop(self, tokens, hidden, enc_outputs, src_mask, rnn_in="ec", out_in="hc", mask=True,
+                        new_state=False, keep_first=False):
+    """A learner's AttentionDecoder loop: the GRU cell reads ``rnn_in`` (e embedding, c context), the output layer
+    ``out_in`` (h new state, p previous state, c context); the attention uses src_mask (``mask``) and the state
+    before the step (or, ``new_state``, after it); the returned state is the last one (or, ``keep_first``, the
+    first)."""
+    import torch
+
+    embedded, first = self.embedding(tokens), hidden
+    logits, weights, context = [], [], torch.zeros_like(hidden)
+    mask_used = src_mask if mask else torch.ones_like(src_mask)
+    for t in range(tokens.shape[1]):
+        if not new_state:
+            context, w = self.attention(hidden, enc_outputs, mask_used)
+        parts = {"e": embedded[:, t], "c": context}
+        previous, hidden = hidden, self.rnn(torch.cat([parts[k] for k in rnn_in], dim=1), hidden)
+        if new_state:
+            context, w = self.attention(hidden, enc_outputs, mask_used)
+        parts = {"h": hidden, "c": context, "p": previous}
+        logits.append(self.out(torch.cat([parts[k] for k in out_in], dim=1)))
+        weights.append(w)
+    return torch.stack(logits, 1), first if keep_first else hidden, torch.stack(weights, 1)
+
+
+def _wrong_decoder(name, **mistake):
+    """A learner's AttentionDecoder whose loop is ``_wrong_decoder_loop`` with ``mistake``."""
+    def forward(self, tokens, hidden, enc_outputs, src_mask):
+        return _wrong_decoder_loop(self, tokens, hidden, enc_outputs, src_mask, **mistake)
+    forward.__name__ = name
+    return _learner_module("AttentionDecoder", forward)
+
+
+_wrong_decoder_no_mask = _wrong_decoder("no_mask", mask=False)  # src_mask not passed to the attention
+_wrong_decoder_luong = _wrong_decoder("luong", new_state=True)  # attends with the new state, after the GRU step
+_wrong_decoder_rnn_in_swapped = _wrong_decoder("rnn_in_swapped", rnn_in="ce")  # the GRU reads [context; embedding]
+_wrong_decoder_out_in_swapped = _wrong_decoder("out_in_swapped", out_in="ch")  # the output reads [context; state]
+_wrong_decoder_out_old_state = _wrong_decoder("out_old_state", out_in="pc")  # the output reads the previous state
+_wrong_decoder_first_state = _wrong_decoder("first_state", keep_first=True)  # returns the state it started from
+
+
 class AttentionDecoderExercise(TorchExercise):
     """Says so when the learner's AttentionDecoder cannot run because their AdditiveAttention is a stub."""
 
@@ -213,18 +314,19 @@ AttentionDecoder = AttentionDecoderExercise(
     ("weights", "logits", "hidden", *[f"d{p}" for p in DECODER_PARAMS], "dhidden", "denc_outputs"),
     mistakes=[
         Mistake("the source mask was not used: pass src_mask to self.attention, so that padded source "
-                "positions get no weight.", _decoder_mistake("no mask")),
+                "positions get no weight.", _decoder_mistake("no mask"), _wrong_decoder_no_mask),
         Mistake("Bahdanau's decoder attends with the state *before* the step: compute context, w = "
                 "self.attention(hidden, ...) first, then update hidden with [embedding; context].",
-                _decoder_mistake("new state")),
+                _decoder_mistake("new state"), _wrong_decoder_luong),
         Mistake("the GRU cell reads [embedding; context], in this order: torch.cat([embedded[:, t], context], dim=1).",
-                _decoder_mistake("rnn order")),
+                _decoder_mistake("rnn order"), _wrong_decoder_rnn_in_swapped),
         Mistake("the output layer reads [new state; context], in this order: torch.cat([hidden, context], dim=1).",
-                _decoder_mistake("out order")),
+                _decoder_mistake("out order"), _wrong_decoder_out_in_swapped),
         Mistake("the output layer should read the *new* state, after the GRU step, with the context: "
-                "self.out(torch.cat([hidden, context], dim=1)).", _decoder_mistake("old state")),
+                "self.out(torch.cat([hidden, context], dim=1)).", _decoder_mistake("old state"),
+                _wrong_decoder_out_old_state),
         Mistake("the returned hidden is the state you started from: return the state after the last step.",
-                _decoder_mistake("initial hidden")),
+                _decoder_mistake("initial hidden"), _wrong_decoder_first_state),
     ],
     hints={"weights": "at step t: context, w = self.attention(hidden, enc_outputs, src_mask) with the state "
                       "before the step; stack the T weights along dim=1. (Does check.AdditiveAttention pass?)",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.checking.conventions import run_plan
 from course_utils.checking.core import Case, Mistake
 from course_utils.checking.exercise_torch import (
     GreedyOutputExercise, TorchExercise, padded_token_loss, teacher_forcing_mistakes, teacher_forcing_split,
 )
+from course_utils.lessons.nb12_speech_ctc.checks import _wrong_module  # a module with a wrong forward
 
 PAD, START, END = 0, 1, 2
 CAPTIONER_PARAMS = ("encoder.1.weight", "encoder.1.bias", "init_state.weight", "init_state.bias", "embedding.weight",
@@ -54,9 +54,10 @@ def _loss_cases(rng):
     return cases
 
 
-def _loss_variant(kind):
-    """caption_loss as a learner with a given misunderstanding writes it."""
-    def loss(model, images, captions, pad_id):
+def _wrong_caption_loss(kind):
+    """caption_loss as a learner with the misunderstanding ``kind`` writes it: the decoder started from
+    "zeros", or from the image "no tanh"; or one of ``teacher_forcing_mistakes``' kinds."""
+    def caption_loss(model, images, captions, pad_id):
         import torch
 
         projected = model.init_state(model.encoder(images))
@@ -64,11 +65,13 @@ def _loss_variant(kind):
         reads, targets = teacher_forcing_split(captions, kind)
         states, _ = model.rnn(model.embedding(reads), h0[None])
         return padded_token_loss(model.out(states), targets, pad_id, kind)
-    loss.__name__ = "caption_loss"
+    return caption_loss
 
-    def outputs(case):
-        return run_plan((loss,), *caption_loss.plan(case))[0]
-    return outputs
+
+def _implemented(mistakes):
+    """``teacher_forcing_mistakes`` puts what its variant gives in each entry's model; given
+    ``_wrong_caption_loss``, that is a wrong implementation: put it where it belongs."""
+    return [Mistake(m.hint, implementation=m.outputs) for m in mistakes]
 
 
 class CaptionLossExercise(TorchExercise):
@@ -80,11 +83,12 @@ caption_loss = CaptionLossExercise(
     "caption_loss", "torch_caption_loss", "caption_loss", _loss_cases, ("loss", *[f"d{p}" for p in CAPTIONER_PARAMS]),
     mistakes=[
         Mistake("the decoder started from zeros, so the caption cannot depend on the image: its initial state is "
-                "h_0 = tanh(init_state(encoder(images))).", _loss_variant("zeros")),
+                "h_0 = tanh(init_state(encoder(images))).", implementation=_wrong_caption_loss("zeros")),
         Mistake("the initial state is init_state(encoder(images)) without the tanh: h_0 = tanh(...) keeps it in "
-                "(-1, 1), the range of every state the GRU produces.", _loss_variant("no tanh")),
-        *teacher_forcing_mistakes(_loss_variant, {"item": "word", "batch": "captions", "y": "w", "row": "caption",
-                                                  "length": "caption"}),
+                "(-1, 1), the range of every state the GRU produces.",
+                implementation=_wrong_caption_loss("no tanh")),
+        *_implemented(teacher_forcing_mistakes(_wrong_caption_loss, {
+            "item": "word", "batch": "captions", "y": "w", "row": "caption", "length": "caption"})),
     ],
     hints={"loss": "no mistake we know of gives this value: check the three parts of the exercise one by one "
                    "(the initial state from the image, what the decoder reads and what it is scored on, which "
@@ -113,7 +117,7 @@ def _sample_case(label, seed, N, max_len, sizes=(4, 3, 3, 4, 7), end_bias=0.0):
 
 # Seeds chosen so that, with the reference: the captions differ from image to image, one of them
 # never produces <end> within max_len, the others end at different steps, and after <end> the model
-# would go on with other words (see tests/test_checks_13.py, which proves these properties).
+# would go on with other words (tests/lessons/test_nb13_image_captioning.py proves these properties).
 SAMPLE_SEEDS = {"fixed": 49, "one": 5, "long": 18, "all end": 22}
 
 
@@ -125,9 +129,11 @@ def _sample_cases(rng):
                          SAMPLE_SEEDS["all end"], 3, 8, end_bias=1.5)]
 
 
-def _sample_variant(kind):
-    """sample_caption as a learner with a given misunderstanding writes it."""
-    def sample(model, images, start_id, end_id, max_len):
+def _wrong_sample_caption(kind):
+    """sample_caption as a learner with the misunderstanding ``kind`` writes it: "never stops" (nor cuts
+    at <end>), "with end" or "with start" (in the caption), "zeros" or "no tanh" (the initial state),
+    "state not carried" (each step from the image's state)."""
+    def sample_caption(model, images, start_id, end_id, max_len):
         import torch
 
         projected = model.init_state(model.encoder(images))
@@ -138,9 +144,7 @@ def _sample_variant(kind):
             hidden = h0 if kind == "state not carried" else new_hidden
             tokens = model.out(states).argmax(dim=-1)
             steps.append(tokens[:, 0])
-            if kind not in ("never stops", "last tokens") and bool((torch.stack(steps, 1) == end_id).any(1).all()):
-                break
-            if kind == "last tokens" and bool((tokens == end_id).all()):
+            if kind != "never stops" and bool((torch.stack(steps, 1) == end_id).any(1).all()):
                 break
         out = []
         for row in torch.stack(steps, 1).tolist():
@@ -154,10 +158,7 @@ def _sample_variant(kind):
                 row = row[:row.index(end_id)] if end_id in row else row
             out.append(row)
         return out
-
-    def outputs(case):
-        return run_plan((sample,), *sample_caption.plan(case))[0]
-    return outputs
+    return sample_caption
 
 
 class SampleCaptionExercise(GreedyOutputExercise):
@@ -174,17 +175,20 @@ sample_caption = SampleCaptionExercise(
     "sample_caption", "torch_sample_caption", "sample_caption", _sample_cases, ("tokens", "lengths", "rows"),
     mistakes=[
         Mistake("the caption goes on after <end>: a caption is the words *before* its first <end>; cut it there "
-                "(and stop sampling once every caption has finished).", _sample_variant("never stops")),
+                "(and stop sampling once every caption has finished).",
+                implementation=_wrong_sample_caption("never stops")),
         Mistake("leave <end> out of the caption: it marks where the caption stops and is not part of it.",
-                _sample_variant("with end")),
+                implementation=_wrong_sample_caption("with end")),
         Mistake("leave <start> out of the caption: it is the decoder's first input, not a word it produced.",
-                _sample_variant("with start")),
+                implementation=_wrong_sample_caption("with start")),
         Mistake("every caption is the same because the decoder started from zeros: start it from the image, "
-                "h_0 = tanh(init_state(encoder(images))), as in the loss.", _sample_variant("zeros")),
+                "h_0 = tanh(init_state(encoder(images))), as in the loss.",
+                implementation=_wrong_sample_caption("zeros")),
         Mistake("the initial state is init_state(encoder(images)) without the tanh: start from the same state as "
-                "in training, h_0 = tanh(init_state(encoder(images))).", _sample_variant("no tanh")),
+                "in training, h_0 = tanh(init_state(encoder(images))).",
+                implementation=_wrong_sample_caption("no tanh")),
         Mistake("every step started from the image's state: feed the GRU the hidden state it returned at the step "
-                "before.", _sample_variant("state not carried")),
+                "before.", implementation=_wrong_sample_caption("state not carried")),
     ],
     hints={"tokens": "no mistake we know of gives these words: at each step feed the GRU the words chosen at the "
                      "step before, shape (N, 1), with the hidden state it returned; see the hints under the "
@@ -250,24 +254,56 @@ def _attention_mistake(kind):
     return outputs
 
 
+def _softmax_over_batch(self, grid, hidden):  # the weights normalised over the batch, dim=0
+    import torch
+
+    weights = torch.softmax(self.v(torch.tanh(self.W_f(grid) + self.W_h(hidden)[:, None]))[..., 0], dim=0)
+    return (weights[..., None] * grid).sum(1), weights
+
+
+def _no_tanh(self, grid, hidden):  # the score without its tanh: linear in W_f grid + W_h hidden
+    import torch
+
+    weights = torch.softmax(self.v(self.W_f(grid) + self.W_h(hidden)[:, None])[..., 0], dim=1)
+    return (weights[..., None] * grid).sum(1), weights
+
+
+def _sigmoid(self, grid, hidden):  # a sigmoid of each score in the place of the softmax over the grid
+    import torch
+
+    weights = torch.sigmoid(self.v(torch.tanh(self.W_f(grid) + self.W_h(hidden)[:, None]))[..., 0])
+    return (weights[..., None] * grid).sum(1), weights
+
+
+def _mean_context(self, grid, hidden):  # the context is the weighted mean over the grid, not the sum
+    import torch
+
+    weights = torch.softmax(self.v(torch.tanh(self.W_f(grid) + self.W_h(hidden)[:, None]))[..., 0], dim=1)
+    return (weights[..., None] * grid).mean(1), weights
+
+
 GridAttention = TorchExercise(
     "GridAttention", "torch_module", "GridAttention", _attention_cases,
     ("context", "weights", *[f"d{p}" for p in ATTENTION_PARAMS], "dgrid", "dhidden"),
     mistakes=[
         Mistake("the weights are normalised over the batch (dim=0): each image's weights must sum to 1 over its "
-                "own L grid positions, softmax over dim=1.", _attention_mistake("softmax over batch")),
+                "own L grid positions, softmax over dim=1.", _attention_mistake("softmax over batch"),
+                implementation=_wrong_module("GridAttention", _softmax_over_batch)),
         Mistake("the score has no tanh: score = v . tanh(W_f grid + W_h hidden); without the tanh, v . (W_f g + "
                 "W_h h) is linear, and W_h h adds the same number to every position, so the weights would not "
-                "depend on the decoder's state.", _attention_mistake("no tanh")),
+                "depend on the decoder's state.", _attention_mistake("no tanh"),
+                implementation=_wrong_module("GridAttention", _no_tanh)),
         Mistake("these weights do not sum to 1 over the grid: turn the scores into weights with a softmax over the "
-                "L positions, not a sigmoid.", _attention_mistake("sigmoid")),
+                "L positions, not a sigmoid.", _attention_mistake("sigmoid"),
+                implementation=_wrong_module("GridAttention", _sigmoid)),
         Mistake("`weights` are the raw scores: return the softmax of the scores over the grid positions, the "
                 "weights the context is made of.", _attention_mistake("scores")),
         Mistake("every position got the same weight 1/L: the weights come from the scores, "
                 "softmax(v . tanh(W_f grid + W_h hidden)) over the grid.", _attention_mistake("uniform")),
         Mistake("the context is the weighted *mean* over the grid (divided by L): it is the weighted *sum*, "
                 "sum_l weights[n, l] grid[n, l], since the weights already sum to 1.",
-                _attention_mistake("mean context")),
+                _attention_mistake("mean context"),
+                implementation=_wrong_module("GridAttention", _mean_context)),
     ],
     hints={"weights": "score[n, l] = v . tanh(W_f grid[n, l] + W_h hidden[n]) for every position l, then a softmax "
                       "over l (dim=1); see the hints under the exercise.",
