@@ -180,11 +180,11 @@ class Proofs:
         @pytest.mark.parametrize("exercise", names)
         def test_reference_passes_within_about_a_second(exercise):
             EXERCISES[exercise].run(*reference_funcs(exercise))  # the first call pays for imports and warm-up
-            start = time.perf_counter()
+            start = time.process_time()  # CPU time: a busy machine must not fail this test
             verdict = EXERCISES[exercise].run(*reference_funcs(exercise))
-            elapsed = time.perf_counter() - start
+            elapsed = time.process_time() - start
             assert verdict.status == "passed", verdict.message
-            assert elapsed < 1.5, f"check.{exercise} took {elapsed:.2f} s"
+            assert elapsed < 1.5, f"check.{exercise} took {elapsed:.2f} s of CPU time"
 
         @pytest.mark.parametrize("seed", SEEDS)
         @pytest.mark.parametrize("exercise, funcs", CORRECT)

@@ -10,6 +10,8 @@ A check is split in two so that the instructor's grader can reuse it safely:
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -75,6 +77,21 @@ class Mistake:
     def __post_init__(self) -> None:
         if self.outputs is None and self.implementation is None:
             raise TypeError(f"Mistake({self.hint[:40]!r}...) needs an implementation or a model of its outputs")
+
+
+def attach_implementations(mistakes: list[Mistake], implementations: dict[str, Callable]) -> list[Mistake]:
+    """The catalogue ``mistakes``, each entry whose hint contains a key of ``implementations`` given
+    that wrong implementation: ``{"g uses tanh": _wrong_sigmoid_g, ...}``. For catalogues built
+    elsewhere (the sequence versions of the step mistakes, from ``checking.variants``); the proofs
+    then run each implementation through the check, which also proves the entry's model right.
+    A key must name exactly one entry."""
+    joined = list(mistakes)
+    for key, implementation in implementations.items():
+        found = [k for k, m in enumerate(joined) if key in m.hint]
+        if len(found) != 1:
+            raise ValueError(f"{key!r} is in the hints of {len(found)} catalogue entries; it should name one")
+        joined[found[0]] = dataclasses.replace(joined[found[0]], implementation=implementation)
+    return joined
 
 
 @dataclass

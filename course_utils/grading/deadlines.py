@@ -397,6 +397,11 @@ def percent(fraction: Fraction) -> str:
     return f"{value.normalize():f}%"
 
 
+def points_text(points) -> str:
+    """``1 point``, ``0.4 points``."""
+    return f"{points:g} point{'' if points == 1 else 's'}"
+
+
 def duration(delta: timedelta) -> str:
     """``1d 2h 3min 4s``: whole seconds, rounded up (late by 0.2 s reads ``1s``, not ``0``)."""
     seconds = -(-delta // timedelta(seconds=1))
@@ -522,13 +527,15 @@ def feedback_lines(student: dict, notebook: str) -> list[str]:
         return [f"{said}: {row['late_by']} late, within the grace period: no penalty."]
     if row["status"] == "after the cutoff":
         return [f"{said}: {row['late_by']} late, past the cutoff: the notebook gets 0 points "
-                f"(-{row['penalty']:g} points)."]
+                f"(-{points_text(row['penalty'])})."]
     unit = row["unit"] + ("s" if row["units"] != 1 else "")
     return [f"{said}: {row['late_by']} late, {row['units']} started {unit}: "
-            f"-{row['fraction']} of its {row['points']:g} points, -{row['penalty']:g} points."]
+            f"-{row['fraction']} of its {points_text(row['points'])}, -{points_text(row['penalty'])}."]
 
 
 def total_notes(student: dict) -> list[str]:
     """A sentence under the feedback's total when late penalties were taken from it."""
     penalty = student.get("late", {}).get("penalty", 0)
-    return [f"The total is after late penalties of {penalty:g} points in all (see each notebook)."] if penalty else []
+    if not penalty:
+        return []
+    return [f"The total is after late penalties of {points_text(penalty)} in all (see each notebook)."]

@@ -286,13 +286,6 @@ def test_fallback_hints_give_no_code(name):
         assert not FORMULA.search(hint), (name, key, hint)
 
 
-@pytest.mark.parametrize("exercise", ["rnn_step_backward", "rnn_backward", "temporal_affine_backward"])
-def test_the_backward_function_alone_is_an_error_that_shows_the_usage(exercise):
-    ex = EXERCISES[exercise]
-    verdict = ex.run(getattr(ref, exercise))
-    assert verdict.status == "error" and f"check.{exercise}({', '.join(ex.funcs)})" in verdict.message, verdict.message
-
-
 def test_public_check_without_the_forward_function_raises_with_usage(capsys):
     with pytest.raises(check.CheckFailed):
         check.rnn_step_backward(ref.rnn_step_backward)

@@ -324,6 +324,16 @@ wrong("final_states_packed", final_states_sorted_lengths_required, hint="enforce
 # --- what is special to these checks ------------------------------------------------------
 
 
+@pytest.mark.parametrize("exercise, words, output", [("load_rnn_weights", "b went in twice", "h"),
+                                                     ("load_rnn_weights", "the network with Wh transposed", "h"),
+                                                     ("LSTMCell", "in the order i, f, o, g:", "next_h")])
+def test_a_catalogued_mistake_is_told_on_the_output_it_changes(exercise, words, output):
+    ex = EXERCISES[exercise]
+    (mistake,) = [m for m in ex.mistakes if words in m.hint and m.implementation is not None]
+    verdict = run(exercise, *ex.with_reference(mistake.implementation))
+    assert verdict.status == "wrong" and verdict.output == output, verdict.message
+
+
 def test_a_cell_with_wrong_parameter_names_is_told_which_names_are_expected():
     verdict = run("LSTMCell", LSTMCellRenamed)
     assert verdict.status == "wrong"

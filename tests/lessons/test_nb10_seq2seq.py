@@ -467,6 +467,47 @@ def test_tokens_may_be_a_list_or_an_integer_tensor_and_the_score_a_tensor():
     assert run("beam_search", as_tensor).status == "passed"
 
 
+# --- the check's own words on the catalogued mistakes ----------------------------------------------
+
+
+def catalogued(exercise, hint_start):
+    """The wrong implementations of the catalogue entries of ``exercise`` whose hint starts with ``hint_start``."""
+    found = [m.implementation for m in EXERCISES[exercise].mistakes
+             if m.hint.startswith(hint_start) and m.implementation is not None]
+    assert found, f"no wrong implementation in the catalogue of {exercise} has a hint that starts {hint_start!r}"
+    return found
+
+
+@pytest.mark.parametrize("exercise, hint_start, message, output", [
+    ("Encoder", "the GRU read the padding too", "", "outputs"),
+    ("Encoder", "`final` is right, but the GRU read the padding", "", "outputs"),
+    ("Encoder", "outputs[:, -1] is the last *column*", "", "final"),
+    ("Decoder", "the decoder started from zeros", "", "logits"),
+    ("Decoder", "these are log-probabilities", "", "logits"),
+    ("Decoder", "the returned `hidden` is the state after the first token", "", "hidden"),
+    ("teacher_forcing_loss", "", "", "loss"),  # every entry
+    ("greedy_decode", "", "", "tokens"),  # every entry
+    ("beam_search", "with alpha > 0 the finished hypotheses", "alpha=2.0", "tokens"),  # ignored, or multiplied
+    ("beam_search", "the length of a hypothesis counts all its tokens", "alpha=1.0", "tokens"),
+    ("beam_search", "the penalty is GNMT's", "alpha=0.5", "tokens"),
+    ("beam_search", "the length penalty only ranks the hypotheses", "", "score"),
+    ("beam_search", "that is greedy decoding's answer", "expected [4, 2]", "tokens"),
+    ("beam_search", "your beam stays beam_width wide", "found a more probable hypothesis than the beam", "tokens"),
+    ("beam_search", "each kept hypothesis must continue", "the score is not the log-probability of the returned "
+     "tokens", "score"),
+    ("beam_search", "a hypothesis that produces <end> is finished", "", "tokens"),
+    ("beam_search", "leave <start> out", "", "tokens"),
+    ("beam_search", "keep the final <end>", "", "tokens"),
+    ("beam_search", "the score is the sum of the log-probabilities", "", "score"),
+])
+def test_a_catalogued_mistake_is_described_in_the_checks_own_words(exercise, hint_start, message, output):
+    """Beyond its hint (proven by tests/proofs.py): what the check says is wrong, and which output it blames."""
+    for implementation in catalogued(exercise, hint_start):
+        verdict = run(exercise, implementation)
+        assert verdict.status == "wrong" and message in verdict.message, verdict.message
+        assert output is None or verdict.output == output, verdict.message
+
+
 # --- the instructor's grader ------------------------------------------------------------------
 
 SOLUTION_CELLS = [

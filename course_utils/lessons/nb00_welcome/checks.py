@@ -6,7 +6,7 @@ import numpy as np
 from course_utils import reference as ref
 
 from course_utils.checking.core import Case, Mistake
-from course_utils.checking.exercise import Exercise, FunctionExercise
+from course_utils.checking.exercise import FunctionExercise
 
 # --- sigmoid -------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from course_utils import reference as ref
 
-from course_utils.checking.core import Mistake
+from course_utils.checking.core import Mistake, attach_implementations
 from course_utils.checking.exercise import FunctionExercise
 from course_utils.checking.variants import seq_forward_mistakes
 
@@ -63,18 +63,6 @@ def _as_mistakes(step_mistakes, names=("x", "prev_h", "Wx", "Wh", "b"), out="nex
             for hint, step in step_mistakes]
 
 
-def implemented(mistakes: list[Mistake], implementations: dict[str, Callable]) -> list[Mistake]:
-    """The catalogue ``mistakes``, each entry whose hint starts with a key of ``implementations``
-    given that wrong implementation (tests/proofs.py runs it through the check, which proves the
-    entry's model of the outputs right). A key that starts no hint is an error."""
-    for start, implementation in implementations.items():
-        found = [m for m in mistakes if m.hint.startswith(start)]
-        if len(found) != 1:
-            raise ValueError(f"{len(found)} catalogue entries start with {start!r}; expected one")
-        found[0].implementation = implementation
-    return mistakes
-
-
 def _wrong_step_without_bias(x, prev_h, Wx, Wh, b):  # b left out
     next_h = np.tanh(x @ Wx + prev_h @ Wh)
     return next_h, (x, prev_h, Wx, Wh, next_h)
@@ -108,7 +96,7 @@ def _wrong_rnn_step_without_bias(x, h0, Wx, Wh, b):  # built on a step that leav
 
 rnn_step_forward = FunctionExercise(
     "rnn_step_forward", ("next_h", "cache"), ref.rnn_step_forward, _step_build, ("N", "D", "H"),
-    mistakes=implemented(_as_mistakes(STEP_MISTAKES), {
+    mistakes=attach_implementations(_as_mistakes(STEP_MISTAKES), {
         "the bias b is missing": _wrong_step_without_bias, "that is a sigmoid": _wrong_step_sigmoid}),
     hints={"next_h": "no common mistake explains these values: compare your code term by term with "
                      "h_t = tanh(x_t Wx + h_{t-1} Wh + b), which input each weight multiplies, the bias, "
@@ -118,7 +106,7 @@ rnn_step_forward = FunctionExercise(
 
 rnn_forward = FunctionExercise(
     "rnn_forward", ("h", "cache"), ref.rnn_forward, _seq_build, ("N", "T", "D", "H"),
-    mistakes=implemented(seq_forward_mistakes(Mistake, ref.rnn_step_forward, STEP_MISTAKES, False,
+    mistakes=attach_implementations(seq_forward_mistakes(Mistake, ref.rnn_step_forward, STEP_MISTAKES, False,
                                               ("x", "h0", "Wx", "Wh", "b"), ("Wx", "Wh", "b")), {
         "h[:, t] is computed from h0 at every step": _wrong_rnn_from_h0,
         "h[:, t] holds the state before step t": _wrong_rnn_stores_prev_h,

@@ -5,7 +5,7 @@ import numpy as np
 
 from course_utils import reference as ref
 from course_utils.checking.conventions import TEST_FUNCTIONS
-from course_utils.checking.core import Case, Mistake
+from course_utils.checking.core import Case, Mistake, attach_implementations
 from course_utils.checking.exercise import BackwardExercise, Exercise
 from course_utils.checking.variants import seq_backward_mistakes
 from course_utils.lessons.nb01_rnn_forward import checks as nb01
@@ -227,7 +227,7 @@ SEQ_GRAD_HINTS = {
 
 rnn_step_backward = BackwardExercise(
     "rnn_step_backward", nb01.rnn_step_forward, STEP_GRADS, ref.rnn_step_backward,
-    mistakes=nb01.implemented([Mistake(h, _step_bwd_mistake(f)) for h, f in STEP_BACKWARD_MISTAKES], {
+    mistakes=attach_implementations([Mistake(h, _step_bwd_mistake(f)) for h, f in STEP_BACKWARD_MISTAKES], {
         "the tanh derivative is taken on the pre-activation": _wrong_tanh_grad_of_a,
         "the tanh derivative is missing": _wrong_without_tanh_grad,
         "db should be summed over the batch": _wrong_db_not_summed,
@@ -324,7 +324,7 @@ def _wrong_bptt_cache_before(dh, cache):  # step t reads cache[t - 1]
 
 rnn_backward = BackwardExercise(
     "rnn_backward", nb01.rnn_forward, SEQ_GRADS, ref.rnn_backward,
-    mistakes=nb01.implemented(
+    mistakes=attach_implementations(
         seq_backward_mistakes(Mistake, ref.rnn_forward, ref.rnn_step_backward, STEP_BACKWARD_MISTAKES,
                               False, ("x", "h0", "Wx", "Wh", "b"), SEQ_GRADS) + loop_mistakes(), {
             "the weight gradients keep only one time step": _wrong_bptt_overwrites,

@@ -1,14 +1,13 @@
 """Checks of notebook 05: the LSTM, forward and backward."""
 from __future__ import annotations
 
-import dataclasses
 from itertools import permutations
 
 import numpy as np
 
 from course_utils import reference as ref
 
-from course_utils.checking.core import Mistake
+from course_utils.checking.core import Mistake, attach_implementations
 from course_utils.checking.exercise import BackwardExercise, FunctionExercise
 from course_utils.checking.variants import bptt, seq_backward_mistakes, seq_forward_mistakes
 from course_utils.lessons.nb01_rnn_forward.checks import weights
@@ -54,19 +53,6 @@ STEP_MISTAKES = [
     ("next_c = f * prev_c + i * g: the input gate i is missing.", lstm_step_variant(use_i=False)),
     ("the bias b is missing from a = x @ Wx + prev_h @ Wh + b.", lstm_step_variant(bias=False)),
 ]
-
-
-def join_implementations(mistakes, implementations):
-    """The catalogue ``mistakes`` with each wrong implementation given to the one entry whose hint
-    contains its key: ``{"g uses tanh": _wrong_sigmoid_g, ...}`` (for catalogues built elsewhere,
-    such as the sequence versions of the step mistakes from ``checking.variants``)."""
-    joined = list(mistakes)
-    for key, implementation in implementations.items():
-        found = [k for k, m in enumerate(joined) if key in m.hint]
-        if len(found) != 1:
-            raise ValueError(f"{key!r} is in the hints of {len(found)} catalogue entries; it should name one")
-        joined[found[0]] = dataclasses.replace(joined[found[0]], implementation=implementation)
-    return joined
 
 
 # --- the step's mistakes as a learner writes them (the catalogue's wrong implementations) ---------
@@ -118,7 +104,7 @@ def _returns_swapped(case):
 
 lstm_step_forward = FunctionExercise(
     "lstm_step_forward", ("next_h", "next_c", "cache"), ref.lstm_step_forward, _step_build, ("N", "D", "H"),
-    mistakes=join_implementations([Mistake(h, _step_outputs(s)) for h, s in STEP_MISTAKES], {
+    mistakes=attach_implementations([Mistake(h, _step_outputs(s)) for h, s in STEP_MISTAKES], {
         "in the order i, f, o, g:": _wrong_order_ifog, "in the order f, i, g, o:": _wrong_order_figo,
         "g uses tanh, not sigmoid": _wrong_sigmoid_g, "the tanh of the cell state is missing": _wrong_no_tanh_c,
     }) + [Mistake("your next_h is the cell state and your next_c the hidden state: return them in the order "
@@ -158,7 +144,7 @@ def _wrong_step_order_ifog(x, h0, Wx, Wh, b):  # its step reads the g and o bloc
 
 lstm_forward = FunctionExercise(
     "lstm_forward", ("h", "cache"), ref.lstm_forward, _seq_build, ("N", "T", "D", "H"),
-    mistakes=join_implementations(seq_forward_mistakes(
+    mistakes=attach_implementations(seq_forward_mistakes(
         Mistake, ref.lstm_step_forward, STEP_MISTAKES, True, ("x", "h0", "Wx", "Wh", "b"), ("Wx", "Wh", "b")), {
         "the cell state starts as h0": _wrong_c0_is_h0, "carry the state": _wrong_always_from_h0,
         "step function with this mistake: your output matches the LSTM with the blocks in the order i, f, o, g:":
@@ -274,7 +260,7 @@ LSTM_GRAD_HINTS = {
 
 lstm_step_backward = BackwardExercise(
     "lstm_step_backward", lstm_step_forward, STEP_GRADS, ref.lstm_step_backward,
-    mistakes=join_implementations([Mistake(h, _step_bwd(f)) for h, f in STEP_BACKWARD_MISTAKES], {
+    mistakes=attach_implementations([Mistake(h, _step_bwd(f)) for h, f in STEP_BACKWARD_MISTAKES], {
         "dnext_c is ignored": _wrong_ignores_dnext_c, "the sigmoid derivative is s * (1 - s)": _wrong_sigmoid_grad_is_s,
         "missing the sigmoid's derivative": _wrong_sigmoid_grad_missing, "dprev_c = dc * f": _wrong_dprev_c_without_f,
         "do uses the old cell state": _wrong_do_uses_prev_c}),
@@ -386,7 +372,7 @@ LSTM_SEQ_GRAD_HINTS = {
 
 lstm_backward = BackwardExercise(
     "lstm_backward", lstm_forward, SEQ_GRADS, ref.lstm_backward,
-    mistakes=SEQ_BACKWARD_MISTAKES + join_implementations(seq_backward_mistakes(
+    mistakes=SEQ_BACKWARD_MISTAKES + attach_implementations(seq_backward_mistakes(
         Mistake, ref.lstm_forward, ref.lstm_step_backward, STEP_BACKWARD_MISTAKES, True,
         ("x", "h0", "Wx", "Wh", "b"), SEQ_GRADS), {
         "the cell-state gradient does not reach the step before": _wrong_cell_grad_not_carried,

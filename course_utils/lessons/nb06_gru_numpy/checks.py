@@ -7,11 +7,10 @@ import numpy as np
 
 from course_utils import reference as ref
 
-from course_utils.checking.core import Mistake
+from course_utils.checking.core import Mistake, attach_implementations
 from course_utils.checking.exercise import BackwardExercise, FunctionExercise
 from course_utils.checking.variants import seq_backward_mistakes, seq_forward_mistakes
 from course_utils.lessons.nb01_rnn_forward.checks import weights
-from course_utils.lessons.nb05_lstm_numpy.checks import join_implementations
 
 
 def _sig(a):
@@ -101,7 +100,7 @@ def _step_outputs(step):
 
 gru_step_forward = FunctionExercise(
     "gru_step_forward", ("next_h", "cache"), ref.gru_step_forward, _step_build, ("N", "D", "H"),
-    mistakes=join_implementations([Mistake(h, _step_outputs(s)) for h, s in STEP_MISTAKES], {
+    mistakes=attach_implementations([Mistake(h, _step_outputs(s)) for h, s in STEP_MISTAKES], {
         "z * n + (1 - z) * prev_h is the formulation": _wrong_paper_interpolation,
         "reset gate to prev_h before the product": _wrong_reset_on_prev_h, "in the order z, r, n:": _wrong_order_zrn}),
     # Used when no known mistake explains the output: where to look, not a guessed cause.
@@ -139,7 +138,7 @@ def _wrong_step_paper_interpolation(x, h0, Wx, Wh, bx, bh):  # its step: next_h 
 
 gru_forward = FunctionExercise(
     "gru_forward", ("h", "cache"), ref.gru_forward, _seq_build, ("N", "T", "D", "H"),
-    mistakes=join_implementations(seq_forward_mistakes(
+    mistakes=attach_implementations(seq_forward_mistakes(
         Mistake, ref.gru_step_forward, STEP_MISTAKES, False, ("x", "h0", "Wx", "Wh", "bx", "bh"),
         ("Wx", "Wh", "bx", "bh")), {
         "carry the state": _wrong_always_from_h0, "holds the state before step t": _wrong_stores_prev_h,
@@ -284,7 +283,7 @@ GRU_SEQ_GRAD_HINTS = {
 
 gru_step_backward = BackwardExercise(
     "gru_step_backward", gru_step_forward, STEP_GRADS, ref.gru_step_backward,
-    mistakes=join_implementations([Mistake(h, _step_bwd(f)) for h, f in STEP_BACKWARD_MISTAKES], {
+    mistakes=attach_implementations([Mistake(h, _step_bwd(f)) for h, f in STEP_BACKWARD_MISTAKES], {
         "the sign of dz": _wrong_dz_sign, "dprev_h misses the direct path": _wrong_no_direct_path,
         "z and 1 - z are swapped": _wrong_z_swapped, "r is applied to the wrong gradient": _wrong_r_on_dax,
         "r multiplies ah_n = prev_h @ Wh_n + bh_n, bias included": _wrong_dr_without_bias,
@@ -329,7 +328,7 @@ def _wrong_step_r_on_dax(dh, caches):  # its step backward puts r on dax's n blo
 
 gru_backward = BackwardExercise(
     "gru_backward", gru_forward, SEQ_GRADS, ref.gru_backward,
-    mistakes=join_implementations(seq_backward_mistakes(
+    mistakes=attach_implementations(seq_backward_mistakes(
         Mistake, ref.gru_forward, ref.gru_step_backward, STEP_BACKWARD_MISTAKES, False,
         ("x", "h0", "Wx", "Wh", "bx", "bh"), SEQ_GRADS), {
         "add each step's gradients up": _wrong_overwrites_grads, "each step only gets dh[:, t]": _wrong_not_carried,

@@ -13,7 +13,8 @@ from course_utils import reference as ref
 
 from course_utils.checking.core import Case, Mistake
 from course_utils.checking.exercise_torch import TorchExercise
-from course_utils.lessons.nb05_lstm_numpy.checks import STEP_MISTAKES as LSTM_STEP_MISTAKES, join_implementations
+from course_utils.checking.core import attach_implementations
+from course_utils.lessons.nb05_lstm_numpy.checks import STEP_MISTAKES as LSTM_STEP_MISTAKES
 from course_utils.lessons.nb01_rnn_forward.checks import weights
 
 # --- 7.1-7.2: loading NumPy weights into nn.RNN (and so nn.LSTM) and nn.GRU -------------------------
@@ -119,7 +120,7 @@ def _copy_into(layer, w_ih, w_hh, b_ih, b_hh=None):
 
 
 def _wrong_rnn_b_twice(rnn, Wx, Wh, b):  # b in both biases, which PyTorch adds up
-    _copy_into(rnn, Wx.T, Wh.T, b, b)
+    _copy_into(rnn, Wx.T, Wh.T, b, np.zeros_like(b))
 
 
 def _wrong_rnn_Wh_not_transposed(rnn, Wx, Wh, b):  # Wh copied as it is: square, so no error
@@ -233,7 +234,7 @@ def _wrong_cell_without_tanh_c(self, x, prev_h, prev_c):  # next_h = o * next_c,
 LSTMCell = _Exercise07(
     "LSTMCell", "torch_module", "LSTMCell", _cell_cases,
     ("next_h", "next_c", "dWx", "dWh", "db", "dx", "dprev_h", "dprev_c"),
-    mistakes=join_implementations([Mistake(h, _cell_mistake(s)) for h, s in LSTM_STEP_MISTAKES], {
+    mistakes=attach_implementations([Mistake(h, _cell_mistake(s)) for h, s in LSTM_STEP_MISTAKES], {
         "in the order i, f, o, g:": wrong_module("LSTMCell", _wrong_cell_g_o_swapped),
         "g uses tanh, not sigmoid": wrong_module("LSTMCell", _wrong_cell_sigmoid_g),
         "the tanh of the cell state is missing": wrong_module("LSTMCell", _wrong_cell_without_tanh_c)}),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.checking.conventions import run_plan
 from course_utils.checking.core import Case, Mistake
 from course_utils.checking.exercise_torch import TorchExercise
+from course_utils.lessons.nb07_numpy_to_pytorch.checks import wrong_module
 
 
 def _seed(rng, seed):
@@ -37,17 +37,42 @@ def _mask(rule):
     return outputs
 
 
+def _wrong_mask_le(lengths, T):  # t <= L: one position too many
+    import torch
+
+    return torch.arange(T)[None] < lengths[:, None]
+
+
+def _wrong_mask_from_1(lengths, T):  # positions counted from 1
+    import torch
+
+    return torch.arange(1, T + 1)[None] < lengths[:, None]
+
+
+def _wrong_mask_inverted(lengths, T):  # True at the padding
+    import torch
+
+    return torch.arange(T)[None] >= lengths[:, None]
+
+
+def _wrong_mask_transposed(lengths, T):  # (T, N): positions as a column, lengths as a row
+    import torch
+
+    return torch.arange(T)[:, None] < lengths[None, :]
+
+
 padding_mask = TorchExercise(
     "padding_mask", "torch_function", "padding_mask", _mask_cases, ("mask",),
     mistakes=[
         Mistake("one position too many is True: the real positions of a sequence of length L are "
-                "t = 0, ..., L - 1, so compare with <, not <=.", _mask(lambda t, L: t <= L)),
+                "t = 0, ..., L - 1, so compare with <, not <=.", _mask(lambda t, L: t <= L), _wrong_mask_le),
         Mistake("the last real position is False: positions count from 0, so t < lengths[n] is the test "
-                "(not t + 1 < lengths[n]).", _mask(lambda t, L: t + 1 < L)),
+                "(not t + 1 < lengths[n]).", _mask(lambda t, L: t + 1 < L), _wrong_mask_from_1),
         Mistake("the mask is inverted: True marks the real tokens, False the padding.",
-                _mask(lambda t, L: t >= L)),
+                _mask(lambda t, L: t >= L), _wrong_mask_inverted),
         Mistake("the mask is (T, N); it should be (N, T), one row per sequence: compare "
-                "torch.arange(T)[None, :] with lengths[:, None].", _mask(lambda t, L: (t < L).T)),
+                "torch.arange(T)[None, :] with lengths[:, None].", _mask(lambda t, L: (t < L).T),
+                _wrong_mask_transposed),
     ],
     hints={"mask": "mask[n, t] is True exactly when t < lengths[n]: torch.arange(T)[None, :] < lengths[:, None].",
            "mask.shape": "the mask is (N, T): torch.arange(T) as a row (1, T) against lengths as a column (N, 1).",
@@ -88,20 +113,42 @@ def _mean(rule):
     return outputs
 
 
+def _wrong_mean_all(x, mask):  # the mean over all T positions, padding included
+    return x.mean(dim=1)
+
+
+def _wrong_mean_over_T(x, mask):  # the masked sum divided by T
+    return (x * mask[..., None]).sum(1) / x.shape[1]
+
+
+def _wrong_masked_sum(x, mask):  # the masked sum, not divided
+    return (x * mask[..., None]).sum(1)
+
+
+def _wrong_mean_padding_summed(x, mask):  # every position summed, divided by the real ones
+    return x.sum(1) / mask.sum(1, keepdim=True)
+
+
+def _wrong_mean_batch_count(x, mask):  # divided by the real positions of the whole batch
+    return (x * mask[..., None]).sum(1) / mask.sum()
+
+
 masked_mean = TorchExercise(
     "masked_mean", "torch_function", "masked_mean", _mean_cases, ("mean", "dx"),
     mistakes=[
         Mistake("that is the mean over all T positions, padding included: multiply x by the mask and divide "
-                "by each row's number of real positions.", _mean(lambda x, m: x.mean(axis=1))),
+                "by each row's number of real positions.", _mean(lambda x, m: x.mean(axis=1)), _wrong_mean_all),
         Mistake("the sum is right but it is divided by T: divide by each row's number of real positions, "
-                "mask.sum(dim=1, keepdim=True).", _mean(lambda x, m: (x * m[..., None]).sum(1) / m.shape[1])),
+                "mask.sum(dim=1, keepdim=True).", _mean(lambda x, m: (x * m[..., None]).sum(1) / m.shape[1]),
+                _wrong_mean_over_T),
         Mistake("that is the masked sum: divide it by each row's number of real positions.",
-                _mean(lambda x, m: (x * m[..., None]).sum(1))),
+                _mean(lambda x, m: (x * m[..., None]).sum(1)), _wrong_masked_sum),
         Mistake("the padded positions were summed too: multiply x by the mask (with a trailing axis, "
                 "mask[..., None]) before summing over t.",
-                _mean(lambda x, m: x.sum(1) / m.sum(1, keepdims=True))),
+                _mean(lambda x, m: x.sum(1) / m.sum(1, keepdims=True)), _wrong_mean_padding_summed),
         Mistake("mask.sum() counts the real positions of the whole batch; each row needs its own count: "
-                "mask.sum(dim=1, keepdim=True).", _mean(lambda x, m: (x * m[..., None]).sum(1) / m.sum())),
+                "mask.sum(dim=1, keepdim=True).", _mean(lambda x, m: (x * m[..., None]).sum(1) / m.sum()),
+                _wrong_mean_batch_count),
         Mistake("mask (N, T) was multiplied with x (N, T, D) without a trailing axis, so broadcasting lined "
                 "it up with the wrong axes: use mask[..., None] (or mask.unsqueeze(-1)), shape (N, T, 1).",
                 _mean(lambda x, m: (x * m[None]).sum(1) / m.sum(1, keepdims=True))),
@@ -273,33 +320,106 @@ def _softmax(case):
         return {"logits": torch.softmax(model(tokens, lengths), dim=1).numpy()}
 
 
+# The catalogue's wrong implementations: a learner's forward, in the reference's module (nb07's wrong_module).
+
+
+def _learner_packed_run(self, tokens, lengths):
+    """(out, (h_n, c_n)) of the LSTM over the packed, embedded batch, as the learner's forward runs it."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    x = self.embedding(tokens)
+    return self.lstm(pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False))
+
+
+def _wrong_last_padded_step(self, tokens, lengths):  # out[:, -1] of an unpacked run
+    out, _ = self.lstm(self.embedding(tokens))
+    return self.out(out[:, -1])
+
+
+def _wrong_outputs_at_length(self, tokens, lengths):  # packed outputs at each review's last step
+    import torch
+    from torch.nn.utils.rnn import pad_packed_sequence
+
+    out, _ = pad_packed_sequence(_learner_packed_run(self, tokens, lengths)[0], batch_first=True)
+    return self.out(out[torch.arange(len(lengths)), lengths - 1])
+
+
+def _wrong_unpacked(self, tokens, lengths):  # h_n of an unpacked run, after the padding
+    import torch
+
+    _, (h_n, _) = self.lstm(self.embedding(tokens))
+    return self.out(torch.cat([h_n[0], h_n[1]], dim=1))
+
+
+def _wrong_mean_over_padding(self, tokens, lengths):  # the outputs' mean over all T steps
+    out, _ = self.lstm(self.embedding(tokens))
+    return self.out(out.mean(dim=1))
+
+
+def _wrong_view_mixes_reviews(self, tokens, lengths):  # h_n (2, N, H) viewed as (N, 2H)
+    _, (h_n, _) = _learner_packed_run(self, tokens, lengths)
+    return self.out(h_n.view(len(lengths), -1))
+
+
+def _wrong_swapped(self, tokens, lengths):  # the backward direction's state first
+    import torch
+
+    _, (h_n, _) = _learner_packed_run(self, tokens, lengths)
+    return self.out(torch.cat([h_n[1], h_n[0]], dim=1))
+
+
+def _wrong_lengths_from_tokens(self, tokens, lengths):  # lengths counted from the non-zero tokens
+    import torch
+
+    _, (h_n, _) = _learner_packed_run(self, tokens, (tokens != 0).sum(dim=1))
+    return self.out(torch.cat([h_n[0], h_n[1]], dim=1))
+
+
+def _wrong_probabilities(self, tokens, lengths):  # a softmax over the logits
+    import torch
+
+    _, (h_n, _) = _learner_packed_run(self, tokens, lengths)
+    return torch.softmax(self.out(torch.cat([h_n[0], h_n[1]], dim=1)), dim=1)
+
+
+def _wrong_classifier(forward):
+    return wrong_module("SentimentLSTM", forward)
+
+
 PACK = ("pack the embedded batch with pack_padded_sequence(x, lengths.cpu(), batch_first=True, "
         "enforce_sorted=False), so that the LSTM stops at each review's end, and use its final states h_n")
 LSTM_MISTAKES = [
     # first: on the batch with other ids at the padding, it looks like the unpacked run below
     Mistake("use the `lengths` argument rather than counting non-zero tokens: the check puts other ids than 0 "
-            "after the end of some reviews, and those must be ignored too.", _lstm_mistake(_lengths_from_tokens)),
+            "after the end of some reviews, and those must be ignored too.", _lstm_mistake(_lengths_from_tokens),
+            _wrong_classifier(_wrong_lengths_from_tokens)),
     Mistake("out[:, -1] is the output at the last *padded* step: for a shorter review the forward direction "
             f"has read padding, and the backward direction has read only padding and one token. Instead, {PACK}.",
-            _lstm_mistake(_unpacked_last)),
+            _lstm_mistake(_unpacked_last),
+            _wrong_classifier(_wrong_last_padded_step)),
     Mistake("out[n, lengths[n] - 1] is the forward direction's final state, but there the backward direction "
             "has read only the last token. Its summary of the whole review is its state after reaching t = 0: "
-            "h_n[1] of the packed run. Use torch.cat([h_n[0], h_n[1]], dim=1).", _lstm_mistake(_packed_at_length)),
+            "h_n[1] of the packed run. Use torch.cat([h_n[0], h_n[1]], dim=1).", _lstm_mistake(_packed_at_length),
+            _wrong_classifier(_wrong_outputs_at_length)),
     Mistake("out[n, lengths[n] - 1] of an unpacked run: the backward direction started in the padding and has "
             f"read only the last token there. {PACK[0].upper() + PACK[1:]}.", _lstm_mistake(_unpacked_at_length)),
     Mistake(f"without packing, the LSTM reads the padding too: h_n[0] comes after the padding. {PACK[0].upper()}"
-            f"{PACK[1:]}.", _lstm_mistake(_unpacked_h_n)),
+            f"{PACK[1:]}.", _lstm_mistake(_unpacked_h_n),
+            _wrong_classifier(_wrong_unpacked)),
     Mistake("that is the mean of the outputs over all T steps, padding included; this classifier reads the two "
-            "final states instead: torch.cat([h_n[0], h_n[1]], dim=1) of the packed run.", _lstm_mistake(_mean_all)),
+            "final states instead: torch.cat([h_n[0], h_n[1]], dim=1) of the packed run.", _lstm_mistake(_mean_all),
+            _wrong_classifier(_wrong_mean_over_padding)),
     Mistake("a mean of the outputs over the real steps is another (reasonable) model; this exercise's classifier "
             "reads the two final states: torch.cat([h_n[0], h_n[1]], dim=1) of the packed run.",
             _lstm_mistake(_mean_real)),
     Mistake("h_n is (2, N, H): h_n.view(N, 2 * H) or .reshape mixes the states of different reviews. Concatenate "
-            "the directions instead: torch.cat([h_n[0], h_n[1]], dim=1).", _lstm_mistake(_h_n_view)),
+            "the directions instead: torch.cat([h_n[0], h_n[1]], dim=1).", _lstm_mistake(_h_n_view),
+            _wrong_classifier(_wrong_view_mixes_reviews)),
     Mistake("the two directions are swapped: the forward direction's state comes first, "
-            "torch.cat([h_n[0], h_n[1]], dim=1), as in the LSTM's own outputs.", _lstm_mistake(_swapped)),
+            "torch.cat([h_n[0], h_n[1]], dim=1), as in the LSTM's own outputs.", _lstm_mistake(_swapped),
+            _wrong_classifier(_wrong_swapped)),
     Mistake("return the raw scores (logits), not probabilities: F.cross_entropy applies the softmax itself.",
-            _softmax),
+            _softmax, _wrong_classifier(_wrong_probabilities)),
 ]
 
 LSTM_GRAD_HINT = ("the logits are right, so autograd's gradients follow: keep to torch operations (no .detach(), "
@@ -375,15 +495,9 @@ class TrainStepExercise(TorchExercise):
         return super().crash_hint(message)
 
 
-def _step_mistake(wrong_step):
-    """What a wrong step returns, through the same convention as the learner's."""
-    def outputs(case):
-        return run_plan((wrong_step,), *train_step.plan(case))[0]
-    return outputs
-
-
-def _step(zero=True, loss_of=None, clip="norm", step=True, zero_before_step=False):
-    """A training step with one thing changed: the building block of the catalogued mistakes."""
+def _wrong_step(zero=True, loss_of=None, clip="norm", step=True, zero_before_step=False):
+    """A learner's training step with one thing changed: the catalogue's wrong implementations (run
+    through the check's own convention, they are also what the check matches a wrong step against)."""
     def train_step(model, optimizer, tokens, lengths, labels, max_norm):
         import torch
         from torch.nn import functional as F
@@ -406,6 +520,8 @@ def _step(zero=True, loss_of=None, clip="norm", step=True, zero_before_step=Fals
                 torch.nn.utils.clip_grad_norm_(p, max_norm)
         if step:
             optimizer.step()
+        if clip == "after":  # too late: the step has used the unclipped gradients
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         return loss.item()
     return train_step
 
@@ -433,34 +549,37 @@ STEP_CRASHES = [
      "torch operations straight from model(tokens, lengths)."),
 ]
 
+NO_UPDATE = ("the weights did not change: optimizer.step() must run, after loss.backward() and the clipping, "
+             "with the gradients still in .grad (zeroing them between the backward pass and the step "
+             "throws them away).")
+UNCLIPPED = ("the update used the unclipped gradients (their norm here is above max_norm): clip them with "
+             "torch.nn.utils.clip_grad_norm_ after loss.backward() and before optimizer.step(). Clipping "
+             "after the step comes too late: the step has already used them.")
 train_step = TrainStepExercise(
     "train_step", "torch_train_step", "train_step", _step_cases,
     ("loss_1", "weights_1", "loss_2", "weights_2"),
     mistakes=[
         Mistake("the first step is right but the second is not: the first batch's gradients were still in "
                 ".grad, and loss.backward() adds the new ones to them. Zero the gradients at every step "
-                "(optimizer.zero_grad()) before loss.backward().", _step_mistake(_step(zero=False))),
-        Mistake("the weights did not change: optimizer.step() must run, after loss.backward() and the clipping, "
-                "with the gradients still in .grad (zeroing them between the backward pass and the step "
-                "throws them away).", _step_mistake(_step(step=False))),
-        Mistake("the update used the unclipped gradients (their norm here is above max_norm): clip them with "
-                "torch.nn.utils.clip_grad_norm_ after loss.backward() and before optimizer.step(). Clipping "
-                "after the step comes too late: the step has already used them.",
-                _step_mistake(_step(clip=None))),
+                "(optimizer.zero_grad()) before loss.backward().", implementation=_wrong_step(zero=False)),
+        Mistake(NO_UPDATE, implementation=_wrong_step(step=False)),
+        Mistake(NO_UPDATE, implementation=_wrong_step(zero_before_step=True)),  # the same, zeroed too late
+        Mistake(UNCLIPPED, implementation=_wrong_step(clip=None)),
+        Mistake(UNCLIPPED, implementation=_wrong_step(clip="after")),  # the same, clipped too late
         Mistake("the loss was computed from probabilities: F.cross_entropy takes the raw logits and applies "
                 "the (log-)softmax itself, so a softmax before it is applied twice.",
-                _step_mistake(_step(loss_of=_double_softmax))),
+                implementation=_wrong_step(loss_of=_double_softmax)),
         Mistake("that loss is the sum over the batch; use the mean (F.cross_entropy's default), so that the "
                 "size of a step does not depend on the number of reviews in the batch.",
-                _step_mistake(_step(loss_of=_summed))),
+                implementation=_wrong_step(loss_of=_summed)),
         Mistake("the gradients were clipped to norm 1, not to max_norm: use the max_norm argument.",
-                _step_mistake(_step(clip="one"))),
+                implementation=_wrong_step(clip="one")),
         Mistake("each entry of the gradients was clipped to [-max_norm, max_norm] (clip_grad_value_); clip "
                 "their global norm instead, all parameters together: clip_grad_norm_.",
-                _step_mistake(_step(clip="value"))),
+                implementation=_wrong_step(clip="value")),
         Mistake("each parameter's gradient was clipped on its own; the norm to clip is the global one, of all "
                 "the gradients together: one call of clip_grad_norm_ on model.parameters().",
-                _step_mistake(_step(clip="each"))),
+                implementation=_wrong_step(clip="each")),
     ],
     hints={"loss_1": "the returned loss is not the mean cross-entropy of the model's logits on this batch "
                      "before the update (see hint 2 under the exercise).",

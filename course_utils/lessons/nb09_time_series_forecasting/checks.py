@@ -13,6 +13,7 @@ from course_utils.checking.core import Case, Mistake
 from course_utils.checking.exercise import FunctionExercise
 from course_utils.checking.exercise_torch import TorchExercise
 from course_utils.lessons.nb01_rnn_forward.checks import weights
+from course_utils.lessons.nb07_numpy_to_pytorch.checks import wrong_module
 
 
 def _reference(name):
@@ -91,6 +92,22 @@ def _not_centred(case):
     return {k + "_scaled": case.args[k] / std for k in ("train", "val", "test")}
 
 
+def _wrong_standardize_on_all_data(train, val, test):  # statistics of all three splits: the future leaks in
+    everything = np.concatenate([train, val, test])
+    mean, std = everything.mean(axis=0), everything.std(axis=0)
+    return (train - mean) / std, (val - mean) / std, (test - mean) / std, mean, std
+
+
+def _wrong_standardize_each_split(train, val, test):  # each split scaled with its own statistics
+    out = [(a - a.mean(axis=0)) / a.std(axis=0) for a in (train, val, test)]
+    return (*out, train.mean(axis=0), train.std(axis=0))
+
+
+def _wrong_standardize_ddof1(train, val, test):  # the sample standard deviation
+    mean, std = train.mean(axis=0), train.std(axis=0, ddof=1)
+    return (train - mean) / std, (val - mean) / std, (test - mean) / std, mean, std
+
+
 LEAK = ("the mean and standard deviation come from all the data, validation and test included: that "
         "leaks the future into training. Compute them on `train` only: train.mean(axis=0), train.std(axis=0).")
 
@@ -98,16 +115,17 @@ standardize = _ListedCases(
     "standardize", ("train_scaled", "val_scaled", "test_scaled", "mean", "std"), _standardize_cases,
     mistakes=[
         Mistake(LEAK, _scaled(lambda tr, va, te: (np.concatenate([tr, va, te]).mean(axis=0),
-                                                  np.concatenate([tr, va, te]).std(axis=0)))),
+                                                  np.concatenate([tr, va, te]).std(axis=0))),
+                _wrong_standardize_on_all_data),
         Mistake("each split is scaled with its own mean and standard deviation: val and test must use the "
                 "training statistics, or they are measured in different units (and the test split's own "
-                "mean is the future).", _own_statistics),
+                "mean is the future).", _own_statistics, _wrong_standardize_each_split),
         Mistake("the statistics include the validation split: only `train` may be used.",
                 _scaled(lambda tr, va, te: (np.concatenate([tr, va]).mean(axis=0),
                                             np.concatenate([tr, va]).std(axis=0)))),
         Mistake("that is the sample standard deviation (ddof=1); use np.std's default, which divides by "
                 "the number of steps: train.std(axis=0).",
-                _scaled(lambda tr, va, te: (tr.mean(axis=0), tr.std(axis=0, ddof=1)))),
+                _scaled(lambda tr, va, te: (tr.mean(axis=0), tr.std(axis=0, ddof=1))), _wrong_standardize_ddof1),
         Mistake("one mean and one standard deviation for all features together: compute them per feature, "
                 "over the time axis, with axis=0 (shape (D,)).",
                 _scaled(lambda tr, va, te: (tr.mean(), tr.std()))),
@@ -163,13 +181,34 @@ def _windowed(first_target=lambda n, window, horizon: n + window,
     return outputs
 
 
+def _wrong_windows_overlapping_target(series, window, horizon):  # y[n] starts at the window's last step
+    N = len(series) - window - horizon + 1
+    X = np.stack([series[n:n + window] for n in range(N)])
+    y = np.stack([series[n + window - 1:n + window - 1 + horizon] for n in range(N)])
+    return X, y
+
+
+def _wrong_windows_one_short(series, window, horizon):  # N one too small: the last window is missing
+    N = len(series) - window - horizon + 1
+    X = np.stack([series[n:n + window] for n in range(N)])
+    y = np.stack([series[n + window:n + window + horizon] for n in range(N)])
+    return X, y
+
+
+def _wrong_windows_last_target_only(series, window, horizon):  # y[n] is the last of the horizon's values only
+    N = len(series) - window - horizon + 1
+    X = np.stack([series[n:n + window] for n in range(N)])
+    y = np.stack([series[n + window + horizon - 1:n + window + horizon] for n in range(N)])
+    return X, y
+
+
 make_windows = _ListedCases(
     "make_windows", ("X", "y"), _windows_cases,
     mistakes=[
         Mistake("y[n] starts at the last step of the window X[n]: the target overlaps the input, so a model "
                 "could 'forecast' it by copying a value it already saw (leakage). The future starts right "
                 "after the window: y[n] = series[n + window : n + window + horizon].",
-                _windowed(first_target=lambda n, w, h: n + w - 1)),
+                _windowed(first_target=lambda n, w, h: n + w - 1), _wrong_windows_overlapping_target),
         Mistake("y[n] starts at series[n + 1], inside the window X[n]: the targets overlap the inputs "
                 "(leakage). The future starts right after the window, at series[n + window].",
                 _windowed(first_target=lambda n, w, h: n + 1)),
@@ -178,10 +217,10 @@ make_windows = _ListedCases(
                 _windowed(first_target=lambda n, w, h: n + w + 1, count=lambda T, w, h: T - w - h)),
         Mistake("the last window is missing: N = T - window - horizon + 1, so that the last target ends "
                 "at the last value of the series, series[T - 1].",
-                _windowed(count=lambda T, w, h: T - w - h)),
+                _windowed(count=lambda T, w, h: T - w - h), _wrong_windows_one_short),
         Mistake("y[n] holds only the last of the `horizon` values; it should hold all of them, "
                 "series[n + window : n + window + horizon], shape (N, horizon, D).",
-                _windowed(first_target=lambda n, w, h: n + w + h - 1, targets=1)),
+                _windowed(first_target=lambda n, w, h: n + w + h - 1, targets=1), _wrong_windows_last_target_only),
         Mistake("the windows do not overlap: start one at every step n = 0, 1, 2, ..., not every `window` steps.",
                 _windowed(start=lambda n, w: n * w, first_target=lambda n, w, h: n * w + w,
                           count=lambda T, w, h: (T - h) // w)),
@@ -239,6 +278,26 @@ def _forecaster_mistake(variant):
     return outputs
 
 
+def _wrong_forecast_without_residual(self, x):  # the head's change, not added to the last value
+    h, _ = self.lstm(x)
+    return self.head(h[:, -1])
+
+
+def _wrong_forecast_first_step(self, x):  # the hidden state after the first step
+    h, _ = self.lstm(x)
+    return x[:, -1] + self.head(h[:, 0])
+
+
+def _wrong_forecast_cell_state(self, x):  # the cell state c_n instead of the hidden state
+    _, (h_n, c_n) = self.lstm(x)
+    return x[:, -1] + self.head(c_n[-1])
+
+
+def _wrong_forecast_h_n(self, x):  # h_n (1, N, H), with its layer axis
+    _, (h_n, c_n) = self.lstm(x)
+    return x[:, -1] + self.head(h_n)
+
+
 LSTMForecaster = TorchExercise(
     "LSTMForecaster", "torch_module", "LSTMForecaster", _forecaster_cases,
     ("forecast", "dlstm.weight_ih_l0", "dlstm.weight_hh_l0", "dlstm.bias_ih_l0", "dlstm.bias_hh_l0",
@@ -246,14 +305,17 @@ LSTMForecaster = TorchExercise(
     mistakes=[
         Mistake("the head's output is the *change* from the last value: add it to x[:, -1], "
                 "forecast = x[:, -1] + self.head(h[:, -1]).",
-                _forecaster_mistake(lambda x, h, h_n, c_n, head: head(h[:, -1]))),
+                _forecaster_mistake(lambda x, h, h_n, c_n, head: head(h[:, -1])),
+                wrong_module("LSTMForecaster", _wrong_forecast_without_residual)),
         Mistake("h[:, 0] is the hidden state after the *first* step of the window; the one that has read the "
                 "whole window is the last, h[:, -1].",
-                _forecaster_mistake(lambda x, h, h_n, c_n, head: x[:, -1] + head(h[:, 0]))),
+                _forecaster_mistake(lambda x, h, h_n, c_n, head: x[:, -1] + head(h[:, 0])),
+                wrong_module("LSTMForecaster", _wrong_forecast_first_step)),
         Mistake("x[:, 0] is the oldest value of the window; the change is added to the last one seen, x[:, -1].",
                 _forecaster_mistake(lambda x, h, h_n, c_n, head: x[:, 0] + head(h[:, -1]))),
         Mistake("that is the cell state c; the head reads the hidden state h (the first output of self.lstm).",
-                _forecaster_mistake(lambda x, h, h_n, c_n, head: x[:, -1] + head(c_n[-1]))),
+                _forecaster_mistake(lambda x, h, h_n, c_n, head: x[:, -1] + head(c_n[-1])),
+                wrong_module("LSTMForecaster", _wrong_forecast_cell_state)),
         Mistake("the hidden states are averaged over time; the head reads the last one only, h[:, -1].",
                 _forecaster_mistake(lambda x, h, h_n, c_n, head: x[:, -1] + head(h.mean(dim=1)))),
         Mistake("the head is applied at every step, (N, W, D): forecast from the last step only, "
@@ -261,7 +323,8 @@ LSTMForecaster = TorchExercise(
                 _forecaster_mistake(lambda x, h, h_n, c_n, head: x[:, -1:] + head(h))),
         Mistake("h_n has shape (1, N, H), one row per layer, so the forecast came out (1, N, D): use h[:, -1] "
                 "(or h_n[-1]).",
-                _forecaster_mistake(lambda x, h, h_n, c_n, head: x[:, -1] + head(h_n))),
+                _forecaster_mistake(lambda x, h, h_n, c_n, head: x[:, -1] + head(h_n)),
+                wrong_module("LSTMForecaster", _wrong_forecast_h_n)),
     ],
     hints={
         "forecast": "h, _ = self.lstm(x) gives h (N, W, H); forecast = x[:, -1] + self.head(h[:, -1]).",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.checking.conventions import run_plan
 from course_utils.checking.core import Case, Mistake
 from course_utils.checking.exercise_torch import TorchExercise
 
@@ -50,8 +49,10 @@ def _batch_cases(rng):
     return cases
 
 
-def _batches_variant(kind):
-    """session_parallel_batches as a learner with a given misunderstanding writes it."""
+def _wrong_batches(kind):
+    """session_parallel_batches as a learner with the misunderstanding ``kind`` writes it: `starts` True
+    at step 0 only ("never") or at the last step of a session ("ends"), a session's last click taken as
+    an input ("crosses"), lane b taking sessions b, b + B, ... ("fixed lanes")."""
     def batches(items, offsets, batch_size):
         n = len(offsets) - 1
         session = np.arange(batch_size)
@@ -85,28 +86,21 @@ def _batches_variant(kind):
     return batches
 
 
-def _run_variant(variant, name):
-    def outputs(case):
-        result, _ = run_plan((variant,), "function", {"args": case.args, **case.options["plan"]})
-        return result
-    return outputs
-
-
 session_parallel_batches = TorchExercise(
     "session_parallel_batches", "function", "session_parallel_batches", _batch_cases, BATCH_RETURNS,
     mistakes=[
         Mistake("`starts` is True only at step 0: a lane that takes a new session must say so at the step "
                 "where that session's first click is the input, so that the training step resets the state "
-                "of that lane (see hint 2 under the exercise).", _run_variant(_batches_variant("never"), "never")),
+                "of that lane (see hint 2 under the exercise).", implementation=_wrong_batches("never")),
         Mistake("`starts` marks the last step of each session instead of the first step of the next one: the "
                 "flag belongs to the step whose input is a new session's first click.",
-                _run_variant(_batches_variant("ends"), "ends")),
+                implementation=_wrong_batches("ends")),
         Mistake("each session's last click was used as an input too, with the next session's first click as its "
                 "target: a session of L clicks gives L - 1 (input, target) pairs, and a target is always a click "
-                "of the same session.", _run_variant(_batches_variant("crosses"), "crosses")),
+                "of the same session.", implementation=_wrong_batches("crosses")),
         Mistake("a lane took session b, b + batch_size, b + 2 batch_size, ...: a lane whose session ends takes "
                 "the next session not used yet, whichever lane it is (lanes finish at different times).",
-                _run_variant(_batches_variant("fixed lanes"), "fixed lanes")),
+                implementation=_wrong_batches("fixed lanes")),
     ],
     hints={"inputs": "lane b starts with session b; when its session has no next click, it takes the next "
                      "session not used yet (see hint 1 under the exercise).",
@@ -152,7 +146,11 @@ def _metric_cases(rng):
     return cases
 
 
-def _metric_variant(kind):
+def _wrong_metric(kind):
+    """recall_mrr_at_k as a learner with the misunderstanding ``kind`` writes it: ranks counted from the
+    lowest score ("ascending"), ties counted ahead ("ties"), ranks from a sort ("argsort", "argsort
+    reversed", "top k"), ranks from 0 ("zero-based"), MRR without the cutoff ("no cutoff") or averaged
+    over the hits only ("mean over hits")."""
     def metric(scores, targets, k):
         t = scores[np.arange(len(targets)), targets][:, None]
         if kind == "ascending":
@@ -162,9 +160,10 @@ def _metric_variant(kind):
         elif kind == "argsort":
             order = np.argsort(-scores, axis=1, kind="stable")
             rank = 1 + np.argmax(order == targets[:, None], axis=1)
-        elif kind == "argsort quicksort":
-            order = np.argsort(-scores, axis=1)
-            rank = 1 + np.argmax(order == targets[:, None], axis=1)
+        elif kind == "top k":  # the top k by np.argsort's default sort, then where the target is among them
+            hit = np.argsort(-scores, axis=1)[:, :k] == targets[:, None]
+            found = hit.any(axis=1)
+            return float(found.mean()), float(np.where(found, 1.0 / (hit.argmax(axis=1) + 1), 0.0).mean())
         elif kind == "argsort reversed":
             order = np.argsort(scores, axis=1)[:, ::-1]
             rank = 1 + np.argmax(order == targets[:, None], axis=1)
@@ -192,19 +191,19 @@ recall_mrr_at_k = TorchExercise(
     "recall_mrr_at_k", "function", "recall_mrr_at_k", _metric_cases, METRIC_RETURNS,
     mistakes=[
         Mistake("the ranks are counted from the lowest score: a higher score means more likely, so the rank "
-                "counts the items scoring *higher* than the target.", _run_variant(_metric_variant("ascending"), "")),
+                "counts the items scoring *higher* than the target.", implementation=_wrong_metric("ascending")),
         Mistake("the rank counted the items tied with the target as ahead of it (and perhaps the target "
                 "itself): the rank is 1 + the number of items scoring *strictly* higher, so ties count in "
-                "the target's favour.", _run_variant(_metric_variant("ties"), "")),
-        Mistake(ARGSORT, _run_variant(_metric_variant("argsort"), "")),
-        Mistake(ARGSORT, _run_variant(_metric_variant("argsort reversed"), "")),
-        Mistake(ARGSORT, _run_variant(_metric_variant("argsort quicksort"), "")),
+                "the target's favour.", implementation=_wrong_metric("ties")),
+        Mistake(ARGSORT, implementation=_wrong_metric("argsort")),
+        Mistake(ARGSORT, implementation=_wrong_metric("argsort reversed")),
+        Mistake(ARGSORT, implementation=_wrong_metric("top k")),
         Mistake("the ranks start at 0: the best-ranked target has rank 1, so a target is within the top k when "
-                "its rank is <= k.", _run_variant(_metric_variant("zero-based"), "")),
+                "its rank is <= k.", implementation=_wrong_metric("zero-based")),
         Mistake("MRR@k counts 1 / rank for every target: a target ranked below k counts 0 (it is not in the "
-                "list of k items shown to the user).", _run_variant(_metric_variant("no cutoff"), "")),
+                "list of k items shown to the user).", implementation=_wrong_metric("no cutoff")),
         Mistake("MRR@k is averaged over the targets within the top k only: average over all targets, "
-                "counting 0 for those ranked below k.", _run_variant(_metric_variant("mean over hits"), "")),
+                "counting 0 for those ranked below k.", implementation=_wrong_metric("mean over hits")),
     ],
     hints={"recall": "recall@k is the fraction of targets whose rank is at most k (see hint 1 under the exercise).",
            "mrr": "MRR@k is the mean over all targets of 1 / rank, counting 0 where the rank is above k.",
@@ -245,8 +244,12 @@ def _step_cases(rng):
     return cases
 
 
-def _train_step_variant(kind):
-    """session_train_step as a learner with a given misunderstanding writes it."""
+def _wrong_train_step(kind):
+    """session_train_step as a learner with the misunderstanding ``kind`` writes it: the reset left out
+    ("no reset"), inverted, in every lane ("zeros") or after the step ("reset after"); no zero_grad,
+    optimizer.step() before loss.backward() ("step first") or not at all ("no step"); the loss summed
+    ("sum"), on probabilities ("softmax") or F.nll_loss on logits ("nll"); the state read returned
+    ("old hidden")."""
     def train_step(model, optimizer, inputs, targets, starts, hidden):
         import torch
         from torch.nn import functional as F
@@ -276,24 +279,20 @@ def _train_step_variant(kind):
             loss.backward()
         else:
             loss.backward()
-            optimizer.step()
+            if kind != "no step":
+                optimizer.step()
         returned = hidden if kind == "old hidden" else new_hidden
         return loss.item(), returned.detach()
     train_step.__name__ = "session_train_step"
     return train_step
 
 
-def _train_variant(kind):
-    train_step = _train_step_variant(kind)
-
-    def outputs(case):
-        result, _ = run_plan((train_step,), "session_train_step", case.options["plan"])
-        return result
-    return outputs
-
-
 def _step_plan_cases(rng):
     return _step_cases(rng)
+
+
+NO_STEP = ("the weights were not changed by this step's gradients: call optimizer.step() after loss.backward() "
+           "(is it missing, or called before it?).")
 
 
 class _StepExercise(TorchExercise):
@@ -306,25 +305,28 @@ session_train_step = _StepExercise(
     mistakes=[
         Mistake("the state was not reset where a new session starts: in the lanes where `starts` is True, "
                 "the model must start from a hidden state of zeros, not from the previous session's state.",
-                _train_variant("no reset")),
+                implementation=_wrong_train_step("no reset")),
         Mistake("the state was reset in the lanes that go *on* (where `starts` is False) and kept where a new "
-                "session starts: the mask is inverted.", _train_variant("inverted")),
+                "session starts: the mask is inverted.", implementation=_wrong_train_step("inverted")),
         Mistake("the state was reset in every lane at every step, so the model never remembers an earlier "
-                "click of the session: reset only the lanes where `starts` is True.", _train_variant("zeros")),
+                "click of the session: reset only the lanes where `starts` is True.",
+                implementation=_wrong_train_step("zeros")),
         Mistake("the state was reset after the step, not before it: the reset applies to the state the model "
-                "*reads* in the lanes where a new session starts now.", _train_variant("reset after")),
+                "*reads* in the lanes where a new session starts now.",
+                implementation=_wrong_train_step("reset after")),
         Mistake("the gradients of the earlier steps were added to this step's: call optimizer.zero_grad() "
-                "before loss.backward() at every step.", _train_variant("no zero_grad")),
-        Mistake("the weights were not changed by this step's gradients: call optimizer.step() after "
-                "loss.backward() (is it missing, or called before it?).", _train_variant("step first")),
+                "before loss.backward() at every step.", implementation=_wrong_train_step("no zero_grad")),
+        Mistake(NO_STEP, implementation=_wrong_train_step("step first")),
+        Mistake(NO_STEP, implementation=_wrong_train_step("no step")),
         Mistake("the loss is the sum over the B lanes: take their mean (F.cross_entropy's default), so that the "
-                "step size does not depend on the batch size.", _train_variant("sum")),
+                "step size does not depend on the batch size.", implementation=_wrong_train_step("sum")),
         Mistake("the loss was computed on probabilities (a softmax before F.cross_entropy): F.cross_entropy "
-                "takes the raw logits and applies log_softmax itself.", _train_variant("softmax")),
+                "takes the raw logits and applies log_softmax itself.", implementation=_wrong_train_step("softmax")),
         Mistake("F.nll_loss expects log-probabilities, and these are raw logits: use F.cross_entropy on the "
-                "logits (or F.nll_loss on their log_softmax).", _train_variant("nll")),
+                "logits (or F.nll_loss on their log_softmax).", implementation=_wrong_train_step("nll")),
         Mistake("the returned hidden state is the one the model read, not the one it computed: return the model's "
-                "new state (detached), from which the next step goes on.", _train_variant("old hidden")),
+                "new state (detached), from which the next step goes on.",
+                implementation=_wrong_train_step("old hidden")),
     ],
     hints={
         **{f"loss_{k}": "the loss is F.cross_entropy(logits, targets) of the model's logits, after the reset "

@@ -1,6 +1,11 @@
-"""Proofs of notebook 14's checks (session-based recommendation): the reference passes, correct
-solutions written otherwise pass, realistic mistakes get the hint that names their cause, a stub is
-"not attempted yet", and the grader grades the notebook (solution full marks, hand-out zero)."""
+"""Proofs of notebook 14's checks (session-based recommendation: session_parallel_batches,
+recall_mrr_at_k, session_train_step), the outputs its catalogued mistakes are blamed on, the
+notebook's worked example and model, and the grading of the notebook (the solution full marks, the
+hand-out zero).
+
+The catalogued mistakes are proven from course_utils/lessons/nb14_session_recommendation/checks.py;
+here are correct code written differently and the wrong code that no catalogue entry names.
+"""
 from __future__ import annotations
 
 import json
@@ -11,13 +16,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from check_proofs import Proofs
-from course_utils.lessons.nb14_session_recommendation.checks import _batches_variant, _metric_variant, _train_step_variant
+from course_utils.check import EXERCISES
+from course_utils.lessons.nb14_session_recommendation.checks import _wrong_batches, _wrong_train_step
+from proofs import Proofs, run
 
-NAMES = ["session_parallel_batches", "recall_mrr_at_k", "session_train_step"]
-proofs = Proofs(NAMES, min_correct=2)
-correct, wrong, run = proofs.correct, proofs.wrong, proofs.run
-
+proofs = Proofs("nb14_session_recommendation", min_correct=2)
 
 # --- 14.1 session_parallel_batches ---------------------------------------------------------------
 
@@ -63,19 +66,6 @@ def batches_counted(items, offsets, batch_size):
             nxt += 1
 
 
-def batches_stub(items, offsets, batch_size):
-    raise NotImplementedError("Exercise 14.1: session_parallel_batches")
-
-
-correct("session_parallel_batches", batches_lists)
-correct("session_parallel_batches", batches_counted)
-for kind, hint, output in [("never", "True only at step 0", "starts"), ("ends", "marks the last step", "starts"),
-                           ("crosses", "last click was used as an input", "inputs"),
-                           ("fixed lanes", "the next session not used yet", "inputs")]:
-    fn = _batches_variant(kind)
-    proofs.WRONG.append(pytest.param("session_parallel_batches", fn, hint, "", output, id=f"batches-{kind}"))
-
-
 def batches_all_sessions_padded(items, offsets, batch_size):
     """Goes on until every session is used, filling finished lanes with item 0: more steps than GRU4Rec's."""
     i, t, s = batches_lists(items, offsets, batch_size)
@@ -83,8 +73,10 @@ def batches_all_sessions_padded(items, offsets, batch_size):
     return np.concatenate([i, pad]), np.concatenate([t, pad]), np.concatenate([s, pad.astype(bool)])
 
 
-wrong("session_parallel_batches", batches_all_sessions_padded, "stop at the first step at which a lane needs",
-      "has the wrong shape")
+proofs.correct("session_parallel_batches", batches_lists)
+proofs.correct("session_parallel_batches", batches_counted)
+proofs.wrong("session_parallel_batches", batches_all_sessions_padded, message="has the wrong shape",
+             hint="stop at the first step at which a lane needs")
 
 # --- 14.2 recall_mrr_at_k ------------------------------------------------------------------------
 
@@ -108,37 +100,15 @@ def metrics_torch(scores, targets, k):
     return np.float64((rank <= k).double().mean()), np.float64(((rank <= k) / rank).double().mean())
 
 
-def metrics_stub(scores, targets, k):
-    raise NotImplementedError("Exercise 14.2: recall_mrr_at_k")
-
-
-correct("recall_mrr_at_k", metrics_loop)
-correct("recall_mrr_at_k", metrics_torch)
-for kind, hint in [("ascending", "counted from the lowest score"), ("ties", "*strictly* higher"),
-                   ("argsort", "come from a sort"), ("zero-based", "the ranks start at 0"),
-                   ("no cutoff", "a target ranked below k counts 0"), ("mean over hits", "averaged over the targets within")]:
-    proofs.WRONG.append(pytest.param("recall_mrr_at_k", _metric_variant(kind), hint, "", None, id=f"metric-{kind}"))
-
-
 def metrics_arrays(scores, targets, k):
     t = scores[np.arange(len(targets)), targets][:, None]
     rank = 1 + (scores > t).sum(axis=1)
     return (rank <= k).astype(float), np.where(rank <= k, 1 / rank, 0.0)
 
 
-wrong("recall_mrr_at_k", metrics_arrays, "two plain numbers", "has the wrong shape")
-
-
-def metrics_top_k(scores, targets, k):
-    """The top k by np.argsort (its default sort), then where the target is in them: ties in arbitrary order."""
-    top = np.argsort(-scores, axis=1)[:, :k]
-    hit = top == targets[:, None]
-    rank = hit.argmax(axis=1) + 1
-    return hit.any(axis=1).mean(), np.where(hit.any(axis=1), 1 / rank, 0).mean()
-
-
-wrong("recall_mrr_at_k", metrics_top_k, "come from a sort")
-
+proofs.correct("recall_mrr_at_k", metrics_loop)
+proofs.correct("recall_mrr_at_k", metrics_torch)
+proofs.wrong("recall_mrr_at_k", metrics_arrays, message="has the wrong shape", hint="two plain numbers")
 
 # --- 14.3 session_train_step ---------------------------------------------------------------------
 
@@ -166,24 +136,6 @@ def train_step_in_place(model, optimizer, inputs, targets, starts, hidden):
     return float(loss), new_hidden.data
 
 
-def train_step_stub(model, optimizer, inputs, targets, starts, hidden):
-    raise NotImplementedError("Exercise 14.3: session_train_step")
-
-
-correct("session_train_step", train_step_masked_fill)
-correct("session_train_step", train_step_in_place)
-for kind, hint, output in [("no reset", "was not reset where a new session starts", "loss_1"),
-                           ("inverted", "the mask is inverted", "loss_1"), ("zeros", "at every step", "loss_1"),
-                           ("reset after", "reset after the step", "loss_1"),
-                           ("no zero_grad", "optimizer.zero_grad()", "weights_2"),
-                           ("step first", "call optimizer.step() after loss.backward()", "weights_1"),
-                           ("sum", "the sum over the B lanes", "loss_1"), ("softmax", "on probabilities", "loss_1"),
-                           ("nll", "F.nll_loss expects log-probabilities", "loss_1"),
-                           ("old hidden", "the one the model read", "hidden_1")]:
-    proofs.WRONG.append(pytest.param("session_train_step", _train_step_variant(kind), hint, "", output,
-                                     id=f"step-{kind}"))
-
-
 def train_step_not_detached(model, optimizer, inputs, targets, starts, hidden):
     hidden = torch.where(starts[:, None], torch.zeros_like(hidden), hidden)
     logits, hidden = model(inputs, hidden)
@@ -194,21 +146,29 @@ def train_step_not_detached(model, optimizer, inputs, targets, starts, hidden):
     return loss.item(), hidden
 
 
-def train_step_no_optimizer_step(model, optimizer, inputs, targets, starts, hidden):
-    hidden = hidden * (~starts).unsqueeze(1)
-    logits, hidden = model(inputs, hidden)
-    loss = F.cross_entropy(logits, targets)
-    optimizer.zero_grad()
-    loss.backward()
-    return loss.item(), hidden.detach()
+proofs.correct("session_train_step", train_step_masked_fill)
+proofs.correct("session_train_step", train_step_in_place)
+proofs.wrong("session_train_step", train_step_not_detached, message="backward through the graph",
+             hint="return hidden.detach()")
+
+globals().update(proofs.tests())
+
+# --- what the proofs of the catalogue do not look at: the output a mistake is blamed on ------------
+
+BLAMED = [pytest.param("session_parallel_batches", _wrong_batches(kind), output, id=f"batches-{kind}")
+          for kind, output in [("never", "starts"), ("ends", "starts"), ("crosses", "inputs"),
+                               ("fixed lanes", "inputs")]]
+BLAMED += [pytest.param("session_train_step", _wrong_train_step(kind), output, id=f"step-{kind}")
+           for kind, output in [("no reset", "loss_1"), ("inverted", "loss_1"), ("zeros", "loss_1"),
+                                ("reset after", "loss_1"), ("no zero_grad", "weights_2"), ("step first", "weights_1"),
+                                ("no step", "weights_1"), ("sum", "loss_1"), ("softmax", "loss_1"), ("nll", "loss_1"),
+                                ("old hidden", "hidden_1")]]
 
 
-wrong("session_train_step", train_step_not_detached, "return hidden.detach()", "backward through the graph")
-wrong("session_train_step", train_step_no_optimizer_step, "is it missing", output="weights_1")
-
-STUBS = {"session_parallel_batches": batches_stub, "recall_mrr_at_k": metrics_stub,
-         "session_train_step": train_step_stub}
-globals().update(proofs.tests(stub=STUBS.__getitem__))  # the generic proofs: tests/check_proofs.py
+@pytest.mark.parametrize("exercise, func, output", BLAMED)
+def test_a_catalogued_mistake_is_blamed_on_the_output_it_gets_wrong(exercise, func, output):
+    verdict = run(exercise, func)
+    assert verdict.mistake and verdict.output == output, verdict.message
 
 
 def test_the_fixed_batch_case_is_the_one_worked_out_in_the_notebook():
@@ -245,9 +205,7 @@ def _notebook_model(I, E, H):
 
 def test_the_plans_encode_for_the_grader():
     sandbox = pytest.importorskip("course_utils.grading.sandbox")
-    from course_utils.check import EXERCISES
-
-    for name in NAMES:
+    for name in proofs.names:
         ex = EXERCISES[name]
         for case in ex.cases(np.random.default_rng(0)):
             arrays = {}

@@ -1,16 +1,13 @@
-"""Tests of notebook 11's checks (PyTorch): a check that cannot fail is a defect.
+"""Proofs of notebook 11's checks (PyTorch): AdditiveAttention and AttentionDecoder.
 
-For both exercises of notebook 11 (AdditiveAttention, AttentionDecoder) these tests show that its check
-
-* passes the reference and correct solutions written differently from it, under several seeds;
-* rejects realistic mistakes, with a hint that names the mistake, and in particular any weight
-  on a padded position that is not exactly 0 and any row of weights that does not sum to 1;
-* reports a stub as "not attempted yet" (and an AttentionDecoder whose AdditiveAttention is
-  still a stub as such), and a module with wrong parameter names in plain words;
-* answers within a second or so;
-* and that every mistake in its catalogue is caught, with its own hint;
-
-and that the instructor's grader grades both exercises in its sandbox.
+The generic proofs come from tests/proofs.py (the reference and the correct solutions below pass,
+every mistake of the catalogue in course_utils/lessons/nb11_attention/checks.py is rejected with its
+hint, the wrong solutions below that are no catalogue mistake are rejected with the check's own
+words, stubs are "not attempted yet"). This file adds what is particular to notebook 11: any weight
+on a padded position that is not exactly 0, and any row of weights that does not sum to 1, is named
+before the values are compared; an AttentionDecoder whose AdditiveAttention is still a stub is told
+so; a module with wrong parameter names is told which names are expected; and the instructor's
+grader grades both exercises in its sandbox.
 """
 from __future__ import annotations
 
@@ -22,15 +19,24 @@ import pytest
 import torch
 from torch import nn
 
-from check_proofs import Proofs
 from course_utils import reference as ref
 from course_utils.check import EXERCISES
+from proofs import Proofs, function_stub, run
 
-NAMES = ["AdditiveAttention", "AttentionDecoder"]
-proofs = Proofs(NAMES, min_correct=2)
-correct, wrong, run = proofs.correct, proofs.wrong, proofs.run
-CORRECT, WRONG = proofs.CORRECT, proofs.WRONG
 
+def stub(name):
+    """An exercise as the notebook hands it out: a module keeps its given __init__ (the reference's, so that
+    its parameters load) and its forward raises NotImplementedError; a function only raises it."""
+    if not name[:1].isupper():
+        return function_stub(name)
+
+    def forward(self, *args):
+        raise NotImplementedError(f"Exercise: {name}")
+    return type(name, (getattr(ref, name),), {"forward": forward})
+
+
+proofs = Proofs("nb11_attention", min_correct=2, stub=stub)
+correct, wrong = proofs.correct, proofs.wrong
 
 # --- 11.1 AdditiveAttention ------------------------------------------------------------------
 
@@ -67,32 +73,6 @@ class AttentionByHand(AttentionBase):
         return torch.einsum("ns,nsk->nk", weights, keys), weights
 
 
-class AttentionNoMask(AttentionBase):
-    def forward(self, query, keys, mask):
-        weights = torch.softmax(self.v(self.energy(query, keys)).squeeze(-1), dim=1)
-        return (weights.unsqueeze(-1) * keys).sum(1), weights
-
-
-class AttentionSoftmaxOverBatch(AttentionBase):
-    def forward(self, query, keys, mask):
-        scores = self.v(self.energy(query, keys)).squeeze(-1).masked_fill(~mask, float("-inf"))
-        weights = torch.softmax(scores, dim=0)
-        return (weights.unsqueeze(-1) * keys).sum(1), weights
-
-
-class AttentionMaskAfterSoftmax(AttentionBase):
-    def forward(self, query, keys, mask):
-        weights = torch.softmax(self.v(self.energy(query, keys)).squeeze(-1), dim=1) * mask
-        return (weights.unsqueeze(-1) * keys).sum(1), weights
-
-
-class AttentionMaskWithZero(AttentionBase):
-    def forward(self, query, keys, mask):
-        scores = self.v(self.energy(query, keys)).squeeze(-1).masked_fill(~mask, 0.0)
-        weights = torch.softmax(scores, dim=1)
-        return (weights.unsqueeze(-1) * keys).sum(1), weights
-
-
 class AttentionMaskMinus100(AttentionBase):
     """-100 is not -inf: the padding keeps a weight of about e-100, tiny but not 0."""
 
@@ -107,20 +87,6 @@ class AttentionMaskInverted(AttentionBase):
         scores = self.v(self.energy(query, keys)).squeeze(-1).masked_fill(mask, float("-inf"))
         weights = torch.softmax(scores, dim=1)
         return (weights.unsqueeze(-1) * keys).sum(1), weights
-
-
-class AttentionNoTanh(AttentionBase):
-    def forward(self, query, keys, mask):
-        scores = self.v(self.W_q(query).unsqueeze(1) + self.W_k(keys)).squeeze(-1)
-        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)
-        return (weights.unsqueeze(-1) * keys).sum(1), weights
-
-
-class AttentionProjectedContext(AttentionBase):
-    def forward(self, query, keys, mask):
-        scores = self.v(self.energy(query, keys)).squeeze(-1).masked_fill(~mask, float("-inf"))
-        weights = torch.softmax(scores, dim=1)
-        return (weights.unsqueeze(-1) * self.W_k(keys)).sum(1), weights
 
 
 class AttentionWeightsNotSqueezed(AttentionBase):
@@ -143,26 +109,14 @@ class AttentionRenamed(nn.Module):
         return (weights[..., None] * keys).sum(1), weights
 
 
-class AttentionStub(AttentionBase):
-    def forward(self, query, keys, mask):
-        raise NotImplementedError("Exercise 11.1: AdditiveAttention")
-
-
 correct("AdditiveAttention", AttentionBmm)
 correct("AdditiveAttention", AttentionByHand)
-wrong("AdditiveAttention", AttentionNoMask, "padded positions got weight", "the weights of padded positions are not 0",
+wrong("AdditiveAttention", AttentionMaskMinus100, hint="set the scores of the padded positions to -inf",
+      message="it must be exactly 0", output="weights")
+wrong("AdditiveAttention", AttentionMaskInverted, hint="mask where mask is False", message="contains nan",
       output="weights")
-wrong("AdditiveAttention", AttentionSoftmaxOverBatch, "the softmax went over the batch axis",
-      "do not sum to 1 over its source positions", output="weights")
-wrong("AdditiveAttention", AttentionMaskAfterSoftmax, "masking after the softmax", output="weights")
-wrong("AdditiveAttention", AttentionMaskWithZero, "a score of 0 does not mean 'no weight'", output="weights")
-wrong("AdditiveAttention", AttentionMaskMinus100, "set the scores of the padded positions to -inf",
-      "it must be exactly 0", output="weights")
-wrong("AdditiveAttention", AttentionMaskInverted, "mask where mask is False", "contains nan", output="weights")
-wrong("AdditiveAttention", AttentionNoTanh, "the tanh is missing", output="weights")
-wrong("AdditiveAttention", AttentionProjectedContext, "not of W_k(keys)", "`context` has the wrong shape",
-      output="context")
-wrong("AdditiveAttention", AttentionWeightsNotSqueezed, "squeeze the last axis", "expected (3, 5)", output="weights")
+wrong("AdditiveAttention", AttentionWeightsNotSqueezed, hint="squeeze the last axis", message="expected (3, 5)",
+      output="weights")
 
 # --- 11.2 AttentionDecoder --------------------------------------------------------------------
 
@@ -209,94 +163,39 @@ class DecoderPreallocated(DecoderBase):
         return logits, hidden, weights
 
 
-def _loop(self, tokens, hidden, enc_outputs, src_mask, rnn_order=("e", "c"), out_order=("h", "c"), mask=True,
-          new_state=False, keep_first=False, stack_dim=1):
-    embedded, first = self.embedding(tokens), hidden
-    logits, weights, context = [], [], torch.zeros_like(hidden)
-    mask_used = src_mask if mask else torch.ones_like(src_mask)
-    for t in range(tokens.shape[1]):
-        if not new_state:
-            context, w = self.attention(hidden, enc_outputs, mask_used)
-        parts = {"e": embedded[:, t], "c": context}
-        previous, hidden = hidden, self.rnn(torch.cat([parts[k] for k in rnn_order], dim=1), hidden)
-        if new_state:
-            context, w = self.attention(hidden, enc_outputs, mask_used)
-        parts = {"h": hidden, "c": context, "p": previous}
-        logits.append(self.out(torch.cat([parts[k] for k in out_order], dim=1)))
-        weights.append(w)
-    return torch.stack(logits, 1), first if keep_first else hidden, torch.stack(weights, stack_dim)
-
-
-class DecoderNoMask(DecoderBase):
-    def forward(self, *args):
-        return _loop(self, *args, mask=False)
-
-
-class DecoderLuong(DecoderBase):
-    """Attends with the new state, after the GRU step (as Luong et al. do), not with the previous one."""
-
-    def forward(self, *args):
-        return _loop(self, *args, new_state=True)
-
-
-class DecoderRnnInputSwapped(DecoderBase):
-    def forward(self, *args):
-        return _loop(self, *args, rnn_order=("c", "e"))
-
-
-class DecoderOutInputSwapped(DecoderBase):
-    def forward(self, *args):
-        return _loop(self, *args, out_order=("c", "h"))
-
-
-class DecoderOutFromOldState(DecoderBase):
-    def forward(self, *args):
-        return _loop(self, *args, out_order=("p", "c"))
-
-
-class DecoderReturnsFirstState(DecoderBase):
-    def forward(self, *args):
-        return _loop(self, *args, keep_first=True)
-
-
 class DecoderWeightsStackedLast(DecoderBase):
-    def forward(self, *args):
-        return _loop(self, *args, stack_dim=2)
+    def forward(self, tokens, hidden, enc_outputs, src_mask):
+        logits, weights = [], []
+        for t in range(tokens.shape[1]):
+            context, w = self.attention(hidden, enc_outputs, src_mask)
+            hidden = self.rnn(torch.cat([self.embedding(tokens[:, t]), context], dim=1), hidden)
+            logits.append(self.out(torch.cat([hidden, context], dim=1)))
+            weights.append(w)
+        return torch.stack(logits, 1), hidden, torch.stack(weights, 2)  # (N, S, T), not (N, T, S)
 
 
 class DecoderWithStubAttention(DecoderBase):
-    attention_class = AttentionStub
+    """The learner's decoder is right, but it uses their AdditiveAttention, still a stub."""
 
-    def forward(self, *args):
-        return _loop(self, *args)
+    attention_class = stub("AdditiveAttention")
 
-
-class DecoderStub(DecoderBase):
     def forward(self, tokens, hidden, enc_outputs, src_mask):
-        raise NotImplementedError("Exercise 11.2: AttentionDecoder")
+        return ref.AttentionDecoder.forward(self, tokens, hidden, enc_outputs, src_mask)
 
 
 correct("AttentionDecoder", DecoderKeysProjectedOnce)
 correct("AttentionDecoder", DecoderPreallocated)
-wrong("AttentionDecoder", DecoderNoMask, "the source mask was not used", output="weights")
-wrong("AttentionDecoder", DecoderLuong, "attends with the state *before* the step", output="weights")
-wrong("AttentionDecoder", DecoderRnnInputSwapped, "the GRU cell reads [embedding; context]")
-wrong("AttentionDecoder", DecoderOutInputSwapped, "the output layer reads [new state; context]", output="logits")
-wrong("AttentionDecoder", DecoderOutFromOldState, "the output layer should read the *new* state", output="logits")
-wrong("AttentionDecoder", DecoderReturnsFirstState, "the state you started from", output="hidden")
-wrong("AttentionDecoder", DecoderWeightsStackedLast, "torch.stack(list_of_T_weights, dim=1)", "expected (3, 4, 5)",
-      output="weights")
+wrong("AttentionDecoder", DecoderWeightsStackedLast, hint="torch.stack(list_of_T_weights, dim=1)",
+      message="expected (3, 4, 5)", output="weights")
 
-STUBS = {"AdditiveAttention": AttentionStub, "AttentionDecoder": DecoderStub}
-
-# --- the generic tests -------------------------------------------------------------------------
+# --- what is particular to notebook 11 -------------------------------------------------------------
 
 
 def test_a_decoder_whose_attention_is_still_a_stub_says_so():
     verdict = run("AttentionDecoder", DecoderWithStubAttention)
     assert verdict.status == "not attempted", verdict.message
     assert "it uses your AdditiveAttention, which still raises NotImplementedError" in verdict.message
-    assert run("AttentionDecoder", DecoderStub).message.count("AdditiveAttention") == 0  # the usual line again
+    assert run("AttentionDecoder", stub("AttentionDecoder")).message.count("AdditiveAttention") == 0  # the usual line
 
 
 def test_a_module_with_wrong_parameter_names_is_told_which_names_are_expected():
@@ -312,6 +211,37 @@ def test_padded_positions_of_the_check_hold_keys_that_would_change_the_context()
     padded = [c for c in cases if (~c.args["mask"]).any()]
     assert len(padded) >= 3
     assert all(np.abs(c.args["keys"][~c.args["mask"]]).max() > 0.1 for c in padded)
+
+
+def catalogued(exercise, hint_start):
+    """The wrong implementations of the catalogue entries of ``exercise`` whose hint starts with ``hint_start``."""
+    found = [m.implementation for m in EXERCISES[exercise].mistakes
+             if m.hint.startswith(hint_start) and m.implementation is not None]
+    assert found, f"no wrong implementation in the catalogue of {exercise} has a hint that starts {hint_start!r}"
+    return found
+
+
+@pytest.mark.parametrize("exercise, hint_start, message, output", [
+    ("AdditiveAttention", "padded positions got weight", "the weights of padded positions are not 0", "weights"),
+    ("AdditiveAttention", "the softmax went over the batch axis", "do not sum to 1 over its source positions",
+     "weights"),
+    ("AdditiveAttention", "masking after the softmax", "do not sum to 1", "weights"),
+    ("AdditiveAttention", "a score of 0 does not mean", "the weights of padded positions are not 0", "weights"),
+    ("AdditiveAttention", "the tanh is missing", "", "weights"),
+    ("AdditiveAttention", "the context is a weighted sum of the keys", "`context` has the wrong shape", "context"),
+    ("AttentionDecoder", "the source mask was not used", "", "weights"),
+    ("AttentionDecoder", "Bahdanau's decoder attends with the state *before*", "", "weights"),
+    ("AttentionDecoder", "the GRU cell reads [embedding; context]", "", None),
+    ("AttentionDecoder", "the output layer reads [new state; context]", "", "logits"),
+    ("AttentionDecoder", "the output layer should read the *new* state", "", "logits"),
+    ("AttentionDecoder", "the returned hidden is the state you started from", "", "hidden"),
+])
+def test_a_catalogued_mistake_is_described_in_the_checks_own_words(exercise, hint_start, message, output):
+    """Beyond its hint (proven by tests/proofs.py): what the check says is wrong, and which output it blames."""
+    for implementation in catalogued(exercise, hint_start):
+        verdict = run(exercise, implementation)
+        assert verdict.status == "wrong" and message in verdict.message, verdict.message
+        assert output is None or verdict.output == output, verdict.message
 
 
 # --- the instructor's grader ------------------------------------------------------------------
@@ -383,4 +313,4 @@ def test_the_grader_grades_notebook_11s_exercises_in_its_sandbox(tmp_path):
     assert "the source mask was not used" in cy["AttentionDecoder"]["hint"]
 
 
-globals().update(proofs.tests(stub=STUBS.__getitem__))  # the generic proofs: tests/check_proofs.py
+globals().update(proofs.tests())  # the generic proofs: tests/proofs.py
