@@ -102,6 +102,7 @@ def doctor_command(args: argparse.Namespace) -> int:
 
 
 def add_grade_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the options of ``python -m course_utils grade`` to the parser ``p``."""
     import os
 
     from .release import ROOT
@@ -121,7 +122,7 @@ def add_grade_arguments(p: argparse.ArgumentParser) -> None:
                         "Never on the command line, where every user of the machine can read it with ps")
     p.add_argument("--notebook-time", type=float, default=None, metavar="SECONDS",
                    help="time budget of one student's notebook, all its exercises together; past it the "
-                        "remaining exercises time out (default: twice the time limit per exercise, 2 minimum)")
+                        "remaining exercises time out (default: three times the time limit per exercise, 2 minimum)")
     p.add_argument("--allow-weak-sandbox", action="store_true",
                    help="grade even where the sandbox lacks protections it needs (namespaces, Landlock, "
                         "seccomp); recorded in grades.json. Without it, grade refuses and says what is missing")
@@ -140,6 +141,8 @@ def add_grade_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def grade_command(args: argparse.Namespace) -> int:
+    """``python -m course_utils grade``: read the seed, grade the submissions, write the reports.
+    Returns the exit status: 0, 1 when an exercise could not be graded (regrade it), 2 when grading failed."""
     import math
     import os
     import time

@@ -51,4 +51,5 @@ class CharVocab:
         return np.array([self.index[c] for c in text], dtype=np.int64)
 
     def decode(self, ids) -> str:
+        """The text of a sequence of ids."""
         return "".join(self.chars[int(i)] for i in ids)

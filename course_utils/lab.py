@@ -27,6 +27,7 @@ class CourseContentsManager(AsyncLargeFileManager):
     """The default contents manager, with ``solutions/`` read-only (see the module docstring)."""
 
     def is_writable(self, path):
+        """False in ``solutions/``; elsewhere as the default contents manager says."""
         return not is_read_only(path) and super().is_writable(path)
 
     def _refuse(self, path):

@@ -67,6 +67,8 @@ class ReleaseError(Exception):
 
 @dataclass(frozen=True)
 class ExerciseMarker:
+    """One exercise header comment: its number ("4.2"), the function's name and its points."""
+
     number: str
     name: str
     points: int
@@ -151,6 +153,7 @@ def student_version(nb: nbformat.NotebookNode, source_name: str) -> nbformat.Not
 
 
 def render(nb: nbformat.NotebookNode) -> str:
+    """A notebook as the text written to disk (nbformat's JSON and a final newline)."""
     return nbformat.writes(nb) + "\n"
 
 

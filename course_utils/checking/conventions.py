@@ -87,10 +87,12 @@ def unpack(result: Any, names: tuple, func_name: str) -> dict:
 
 
 def copy_args(args: dict) -> dict:
+    """A copy of ``args`` with every array copied, so that the learner's code cannot change the caller's."""
     return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
 
 
 def modified_inputs(before: dict, after: dict) -> list:
+    """The names of the arrays in ``before`` that differ in ``after`` (the inputs changed in place)."""
     return [k for k, v in before.items()
             if isinstance(v, np.ndarray) and not np.array_equal(v, after[k], equal_nan=True)]
 
@@ -127,6 +129,7 @@ TEST_FUNCTIONS = {
 
 
 def call_numerical_gradient(funcs, f, A, x, dout):
+    """fn(f, x, dout) -> grad, the shape of x, with f rebuilt from its name in ``TEST_FUNCTIONS``."""
     (fn,) = funcs
     mine_x, mine_dout = x.copy(), dout.copy()
     grad = call_safely(fn, TEST_FUNCTIONS[f](A), mine_x, mine_dout)
@@ -134,6 +137,8 @@ def call_numerical_gradient(funcs, f, A, x, dout):
 
 
 def call_clip_grad_norm(funcs, grads, max_norm):
+    """fn(grads, max_norm) -> (clipped, total_norm): the clipped arrays by name, and the inputs
+    changed in place or aliased by what it returned."""
     (fn,) = funcs
     mine = {k: v.copy() for k, v in grads.items()}
     result = call_safely(fn, mine, max_norm)
@@ -220,6 +225,7 @@ def run_cases(funcs, plans, interruptible: bool = True):
 
 
 def to_tensor(value, requires_grad=False):
+    """A copy of ``value`` as a torch tensor; floating-point ones require grad when asked."""
     import torch
 
     tensor = torch.from_numpy(np.array(value, copy=True))
@@ -637,6 +643,7 @@ def plain_rnn_step_forward(x, prev_h, Wx, Wh, b):
 
 
 def plain_rnn_step_backward(dnext_h, cache):
+    """The backward pass of ``plain_rnn_step_forward``: (dx, dprev_h, dWx, dWh, db)."""
     x, prev_h, Wx, Wh, next_h = cache
     da = dnext_h * (1 - next_h**2)
     return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)

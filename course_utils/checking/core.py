@@ -51,6 +51,7 @@ class Case:
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype of the first floating-point argument (float64 when there is none)."""
         for v in self.args.values():
             if isinstance(v, np.ndarray) and v.dtype.kind == "f":
                 return v.dtype
@@ -110,6 +111,7 @@ class Verdict:
 
     @property
     def message(self) -> str:
+        """The verdict's lines as one text, as the self-check prints it."""
         return "\n".join(self.lines)
 
     def __repr__(self) -> str:
@@ -120,6 +122,7 @@ class Verdict:
 
 
 def describe(case: Case) -> str:
+    """The case as the verdict names it: its label, with the dtype when its inputs are floats."""
     floats = any(isinstance(v, np.ndarray) and v.dtype.kind == "f" for v in case.args.values())
     return f"{case.label} ({case.dtype.name})" if floats or type(case).dtype is not Case.dtype else case.label
 
@@ -137,10 +140,12 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> tuple[float, tup
 
 
 def fmt_shape(shape) -> str:
+    """A shape as Python writes a tuple: ``(3,)``, ``(2, 4)``."""
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def fmt_index(name: str, where: tuple) -> str:
+    """``name[i, j]``, or just ``name`` for a scalar."""
     return f"{name}[{', '.join(map(str, where))}]" if where else name
 
 
@@ -180,11 +185,13 @@ def report(verdict: Verdict, quiet: bool = False) -> Verdict:
 
 
 def stop(message: str) -> None:
+    """Raise CheckFailed with ``message``, from a frame that shows only this line."""
     # Jupyter always shows the frame that raises, so this one line is what a learner sees of it.
     raise CheckFailed(message)  # the check failed: read the explanation printed above
 
 
 def finite_or_explain(name: str, a: np.ndarray) -> str | None:
+    """A reason when ``a`` holds nan or inf ("`h` contains nan values"), else None."""
     if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
         bad = "nan" if np.isnan(a).any() else "inf"
         return f"`{name}` contains {bad} values"
@@ -192,4 +199,5 @@ def finite_or_explain(name: str, a: np.ndarray) -> str | None:
 
 
 def isclose_scalar(a: float, b: float, tol: float) -> bool:
+    """Whether ``a`` is finite and within ``tol`` of ``b``, relative to max(1, |b|)."""
     return math.isfinite(a) and abs(a - b) / max(1.0, abs(b)) <= tol

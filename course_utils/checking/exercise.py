@@ -53,6 +53,7 @@ class Exercise:
 
     # --- to be defined by subclasses -------------------------------------------------
     def cases(self, rng: np.random.Generator) -> list[Case]:
+        """The cases of the exercise, drawn with ``rng`` (the gradient checks come from ``gradient_cases``)."""
         raise NotImplementedError
 
     def plan(self, case: Case) -> tuple[str, dict]:
@@ -66,6 +67,7 @@ class Exercise:
         return run_plan(funcs, convention, params)
 
     def expected(self, case: Case) -> dict[str, np.ndarray]:
+        """The reference's outputs on a case, by name."""
         raise NotImplementedError
 
     def output_names(self, case: Case) -> tuple[str, ...]:
@@ -74,9 +76,11 @@ class Exercise:
 
     # --- shared judging --------------------------------------------------------------
     def tolerance(self, case: Case, name: str) -> float:
+        """The relative error allowed for output ``name``; by default the one of the case's dtype."""
         return TOLERANCE[case.dtype]
 
     def fail(self, case: Case, what: str, detail: str = "", hint: str = "", output: str = "") -> Verdict:
+        """A "wrong" Verdict on ``case``: what is wrong, a detail line, a hint, and the output concerned."""
         lines = [f"{FAIL} {self.name}: {what}.", f"    on:    {describe(case)}"]
         if detail:
             lines.append(f"    {detail}")
@@ -86,6 +90,7 @@ class Exercise:
         return Verdict(self.name, "wrong", lines, hint=hint, output=output, mistake=mistake)
 
     def known_mistake(self, case: Case, outputs: dict) -> str:
+        """The hint of the first catalogued mistake that explains ``outputs`` on this case, or ""."""
         tol = max(TOLERANCE[case.dtype], 1e-6)
         expected = self.expected(case)
         for mistake in self.mistakes:
@@ -204,6 +209,7 @@ class Exercise:
             f"{TODO} {self.name}: not attempted yet ({stub} still raises NotImplementedError)."])
 
     def wrong_form(self, case: Case, message: str) -> Verdict:
+        """The verdict when the learner's code returned something of the wrong structure."""
         return self.fail(case, "does not have the expected form", hint=message)
 
     def raised(self, case: Case, message: str, where: str = "") -> Verdict:
@@ -228,6 +234,7 @@ class Exercise:
         return []
 
     def gradient_plan(self, case: Case) -> tuple[str, dict]:
+        """How to run a gradient case: a convention and its parameters, like ``plan``."""
         raise NotImplementedError
 
     def judge_gradients(self, case: Case, outputs: dict) -> Verdict | None:
@@ -254,13 +261,16 @@ class Exercise:
         return cases + self.gradient_cases(cases)
 
     def plan_of(self, case: Case) -> tuple[str, dict]:
+        """The plan of any case: ``gradient_plan`` for a gradient check, else ``plan``."""
         return self.gradient_plan(case) if case.options.get("gradient") else self.plan(case)
 
     def verdict_of(self, case: Case, outputs: dict, modified: Sequence[str] = ()) -> Verdict | None:
+        """The verdict on what a case returned: ``judge_gradients`` for a gradient check, else ``judge``."""
         return self.judge_gradients(case, outputs) if case.options.get("gradient") else self.judge(case, outputs, modified)
 
     @staticmethod
     def counted(cases: list[Case]) -> int:
+        """How many of ``cases`` the pass line counts (the gradient checks are not)."""
         return sum(not c.options.get("gradient") for c in cases)
 
     # --- the self-check --------------------------------------------------------------
@@ -391,15 +401,18 @@ class FunctionExercise(Exercise):
         self.extra_cases = extra_cases
 
     def cases(self, rng):
+        """The standard sizes and dtypes, built by ``build``, plus the exercise's extra cases."""
         cases = standard_cases(self.build, self.dims, rng)
         if self.extra_cases:
             cases += self.extra_cases(rng)
         return cases
 
     def plan(self, case):
+        """Call the function on the case's arguments and name what it returns."""
         return "function", {"args": case.args, "returns": self.returns, "name": self.name}
 
     def expected(self, case):
+        """The reference's named outputs on a copy of the case's arguments (the cache is dropped)."""
         return unpack(self.reference(*copy_args(case.args).values()), self.returns, self.name)
 
 
@@ -423,6 +436,8 @@ class BackwardExercise(Exercise):
         self.wrt = wrt or {g: g[1:] for g in returns}
 
     def cases(self, rng):
+        """The forward exercise's cases, each with random upstream gradients ``douts`` shaped like
+        the forward outputs (fixed ones on the "fixed" cases)."""
         cases = self.forward.cases(rng)
         for case in cases:
             outs = self.forward.expected(case)
@@ -432,10 +447,12 @@ class BackwardExercise(Exercise):
         return cases
 
     def plan(self, case):
+        """Run the learner's forward, then their backward on ``douts`` and the forward's cache."""
         return "backward", {"args": case.args, "douts": case.douts, "forward_returns": self.forward.returns,
                             "forward_name": self.forward.name, "returns": self.returns, "name": self.name}
 
     def expected(self, case):
+        """The reference forward outputs and the reference gradients, by name."""
         result = self.reference_forward(case)
         outs = unpack(result, self.forward.returns, self.forward.name)
         grads = self.reference(*copy_args(case.douts).values(), result[-1])
@@ -443,9 +460,11 @@ class BackwardExercise(Exercise):
         return outs
 
     def reference_forward(self, case):
+        """The reference forward's full return value on the case, cache included."""
         return self.forward.reference(*copy_args(case.args).values())
 
     def judge(self, case, outputs, modified=()):
+        """The forward outputs first (a wrong forward explains every gradient), then the gradients."""
         forward_only = {k: v for k, v in outputs.items() if k in self.forward.outputs}
         verdict = self.forward.judge(case, forward_only)
         if verdict is not None:
@@ -478,6 +497,7 @@ class BackwardExercise(Exercise):
                      {"gradient": True, "pairs": list(self.wrt), "of": "your forward pass"})]
 
     def gradient_plan(self, case):
+        """Compare each gradient with centred differences of the learner's forward, through ``douts``."""
         return "gradient_check", {
             "mode": "backward", "args": case.args, "douts": case.douts,
             "pairs": [[g, arg, None] for g, arg in self.wrt.items()],

@@ -31,6 +31,7 @@ class TorchExercise(Exercise):
 
     @property
     def reference(self):
+        """The reference function or module; a name is looked up in ``course_utils.reference``."""
         if isinstance(self._reference, str):  # imported lazily: torch loads only when needed
             from course_utils import reference
 
@@ -38,9 +39,12 @@ class TorchExercise(Exercise):
         return self._reference
 
     def cases(self, rng: np.random.Generator) -> list[Case]:
+        """The cases made by ``make_cases``."""
         return self.make_cases(rng)
 
     def plan(self, case: Case) -> tuple[str, dict]:
+        """The case's convention parameters with its inputs: ``x``, ``h0`` and the weights for
+        ``torch_load``, else ``args``."""
         params = dict(case.options["plan"])
         if self.convention == "torch_load":  # the layer runs on x and h0; the rest are the weights to load
             params.update(x=case.args["x"], h0=case.args["h0"],
@@ -50,6 +54,7 @@ class TorchExercise(Exercise):
         return self.convention, params
 
     def expected(self, case: Case) -> dict:
+        """The reference's outputs, run through the same convention as the learner's code."""
         outputs, _ = run_plan((self.reference,), *self.plan(case))
         return outputs
 
@@ -66,6 +71,8 @@ class GreedyOutputExercise(TorchExercise):
              "model": "decoder", "items": "tokens"}
 
     def judge(self, case, outputs, modified=()):
+        """Each row's tokens up to its length, then that the loop stopped once every row had
+        produced <end> (``rows``), then the inputs changed in place."""
         w = self.words
         expected = self.expected(case)
         if "tokens" in outputs and "lengths" in outputs:
@@ -93,6 +100,7 @@ class GreedyOutputExercise(TorchExercise):
         return None
 
     def wrong_form(self, case, message):
+        """A loop that ran away is named as such; any other wrong form as in ``Exercise``."""
         if message.startswith("your loop kept calling the decoder"):  # conventions.DecodingRunaway
             return self.fail(case, f"{self.words['loop']} did not stop", hint=message, output="tokens")
         return super().wrong_form(case, message)

@@ -60,6 +60,7 @@ _libc = None
 
 
 def libc():
+    """The C library, loaded once, with ``syscall`` returning a long."""
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
@@ -90,14 +91,17 @@ class Protections:
         self.off: dict[str, str] = {}
 
     def set(self, name: str, detail) -> None:
+        """Record that protection ``name`` engaged, with a detail in words."""
         self.on[name] = str(detail)
         self.off.pop(name, None)
 
     def fail(self, name: str, reason) -> None:
+        """Record that protection ``name`` did not engage, and why."""
         self.off[name] = str(reason)
         self.on.pop(name, None)
 
     def as_dict(self) -> dict:
+        """The protections as plain data: {"on": {name: detail}, "off": {name: reason}}."""
         return {"on": dict(self.on), "off": dict(self.off)}
 
 
@@ -140,6 +144,7 @@ def _landlock_syscalls():
 
 
 def landlock_abi() -> int:
+    """The Landlock ABI version the kernel offers; 0 where it has none or the machine is unknown."""
     calls = _landlock_syscalls()
     if calls is None:
         return 0
@@ -264,9 +269,11 @@ class Sink(io.TextIOBase):
         self.limit, self.written, self.exceeded = limit, 0, False
 
     def writable(self) -> bool:
+        """Always writable: printing is counted, not refused, up to the limit."""
         return True
 
     def write(self, s) -> int:
+        """Count ``s``; raise OutputLimitExceeded once more than the limit has been printed."""
         n = len(s) if isinstance(s, str) else 0
         self.written += n
         if self.written > self.limit:
@@ -275,6 +282,7 @@ class Sink(io.TextIOBase):
         return n
 
     def flush(self) -> None:
+        """Nothing to flush: nothing is kept."""
         pass
 
 
@@ -321,6 +329,8 @@ def assigned_names(node: ast.stmt) -> list[str]:
 
 
 def describe_error(e: BaseException, calls=None) -> dict:
+    """An exception as plain data for the parent: its type, message, the learner's line (when
+    ``calls`` can find it), and whether it was a MemoryError or the output limit."""
     try:
         message = str(e)[:1000]
     except BaseException:  # noqa: BLE001 (a learner's exception whose __str__ fails)
@@ -460,6 +470,7 @@ def decode(value, arrays):
 
 
 def load_arrays(path: str, np) -> dict:
+    """The arrays of the .npz at ``path``, by name, read without pickle ({} when there is no file)."""
     if not os.path.exists(path):
         return {}
     with np.load(path, allow_pickle=False) as data:
@@ -740,6 +751,8 @@ def watch(pid: int, wall: float) -> tuple[int, bool]:
 
 
 def main() -> int:
+    """The outer process: enter the namespaces, fork the inner one, watch the wall-clock limit and
+    write ``out/outer.json`` with how it ended. Returns 0."""
     jobdir = os.path.abspath(sys.argv[1])
     with open(os.path.join(jobdir, "in", "job.json"), encoding="utf-8") as f:
         job = json.load(f)

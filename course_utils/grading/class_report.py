@@ -89,6 +89,7 @@ def lettered(report: dict) -> list[tuple[str, dict, dict]]:
 
 
 def of(n: int, total: int) -> str:
+    """"n of total", as the report counts students."""
     return f"{n} of {total}"
 
 

@@ -88,6 +88,7 @@ def course_to_plain(course: Course) -> dict:
 
 
 def course_from_plain(plain: dict) -> Course:
+    """The course again, on a worker, from ``course_to_plain``'s plain data."""
     notebooks = {nb["name"]: CourseNotebook(nb["name"], [CourseExercise(**e) for e in nb["exercises"]],
                                             dict(nb["given"])) for nb in plain["notebooks"]}
     return Course(notebooks, [])
@@ -123,6 +124,8 @@ def task_text(sub: Submission) -> str:
 
 @dataclasses.dataclass
 class WorkerState:
+    """A worker's setup for one run: its grader, or None where it refused, and its record."""
+
     grader: Grader | None  # None: this worker refused (record["refused"] says why)
     record: dict  # the worker, its fingerprint, its sandbox: what workers.json holds
 
@@ -132,10 +135,12 @@ _STATES_LOCK = threading.Lock()
 
 
 def run_key(run: str) -> str:
+    """The key of a run's state on a worker: the SHA-256 of its payload, which holds the seed."""
     return hashlib.sha256(run.encode()).hexdigest()
 
 
 def worker_address() -> str:
+    """This Dask worker's address, or host:pid outside a worker."""
     from distributed import get_worker
 
     try:
@@ -246,6 +251,7 @@ def unencrypted(scheduler: str) -> bool:
 
 
 def wait_for_a_worker(client) -> None:
+    """Wait until the cluster has a worker; a GradingError after ``CONNECT_TIMEOUT`` seconds."""
     try:
         client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
     except TimeoutError:

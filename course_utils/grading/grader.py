@@ -69,6 +69,8 @@ HOW_TO = {
 
 
 def refusal(problems: list[str], missing: list[str]) -> str:
+    """The GradingError text that refuses to grade: the problems, how to get each missing protection,
+    and how to grade with less."""
     lines = ["refusing to grade: the sandbox that runs student code lacks protections it needs:"]
     lines += [f"  - {p}" for p in problems]
     for name in missing:
@@ -85,6 +87,8 @@ class GradingError(Exception):
 
 @dataclass
 class Options:
+    """The options of one grading run (``python -m course_utils grade`` sets them from its arguments)."""
+
     solutions: Path = ROOT / "solutions"
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     limits: Limits = field(default_factory=Limits)
@@ -137,6 +141,9 @@ def redact(text: str) -> str:
 
 @dataclass
 class Plan:
+    """One exercise's hidden cases, drawn once per run: the cases, the job's JSON-ready plans, their
+    arrays, and the modules the child loads first."""
+
     exercise: object  # course_utils.check's Exercise
     cases: list
     job_cases: list  # [{"convention", "params"}], JSON-ready
@@ -145,6 +152,7 @@ class Plan:
 
 
 def make_plan(ex, seed: str) -> Plan:
+    """The plan of exercise ``ex`` under ``seed``: its cases, each plan encoded for the child."""
     cases = ex.all_cases(exercise_rng(seed, ex.name))
     arrays: dict[str, np.ndarray] = {}
     job_cases, preload = [], ()
@@ -160,6 +168,7 @@ def make_plan(ex, seed: str) -> Plan:
 
 
 def from_verdict(grade: Grade, verdict) -> Grade:
+    """``grade`` with the status, reason, details, hint and mistake of a check's Verdict."""
     grade.status = verdict.status
     first = verdict.lines[0] if verdict.lines else verdict.status
     first = re.sub(rf"^\W*\s*{re.escape(verdict.exercise)}:\s*", "", first).rstrip(".")
@@ -171,6 +180,7 @@ def from_verdict(grade: Grade, verdict) -> Grade:
 
 
 def signal_name(number: int) -> str:
+    """A signal's name ("SIGKILL"), or "signal N" for a number Python does not know."""
     try:
         return signal.Signals(number).name
     except ValueError:
@@ -401,6 +411,9 @@ class Work:
 
 
 class Grader:
+    """Grades submissions: draws the hidden inputs, checks the sandbox, runs each exercise in a child
+    process and judges what it returns with the checks' own methods."""
+
     def __init__(self, options: Options, course: Course | None = None):
         """The course is read from ``options.solutions``, unless given (a worker of a distributed
         run gets it from the grading machine as plain data)."""
@@ -431,6 +444,7 @@ class Grader:
                 self.warn(f"{nb.name}: {problem}")
 
     def warn(self, message: str) -> None:
+        """Record a warning for grades.json and show it as a Python warning."""
         self.warnings.append(message)
         warnings.warn(message, stacklevel=3)
 
@@ -473,12 +487,15 @@ class Grader:
         return self.sandbox
 
     def plan_for(self, name: str) -> Plan:
+        """The plan of exercise ``name``, made on first use."""
         if name not in self.plans:
             self.plans[name] = make_plan(self.registry[name], self.seed)
         return self.plans[name]
 
     # --- one exercise of one submission ----------------------------------------------------
     def prepare(self, sub: Submission, cex: CourseExercise) -> Work | Grade:
+        """The child's job for one exercise of a submission, or its Grade straight away when the
+        exercise is missing from the notebook."""
         grade = Grade(cex.notebook, cex.number, cex.name, cex.points)
         ex = self.registry[cex.name]
         marked = markers_in(sub.cells)
@@ -521,6 +538,8 @@ class Grader:
         return max(3 * float(self.options.limits.wall), 2.0)
 
     def run(self, work: Work) -> Grade:
+        """Run one prepared exercise in the sandbox and judge it, within the notebook's time budget;
+        a sandbox error gets a second try, and a failure of the grader itself is an "error" grade."""
         key = (work.sub.student, work.grade.notebook)
         with self.judging:
             left = self.notebook_budget() - self.time_used.get(key, 0.0)
@@ -554,6 +573,7 @@ class Grader:
 
     # --- the whole class ---------------------------------------------------------------
     def grade(self, submissions: Path) -> dict:
+        """Grade every submission in the folder ``submissions``; returns the results (see ``summary``)."""
         submissions = Path(submissions)
         if not submissions.is_dir():
             raise GradingError(f"{submissions} is not a folder")
@@ -640,6 +660,8 @@ class Grader:
             raise GradingError("submitted files changed during grading: " + ", ".join(changed))
 
     def summary(self, students, subs, grades, ignored, graded_subs) -> dict:
+        """The results as grades.json holds them: the course, the settings, the sandbox, the warnings
+        and, per student, the total, the files and every exercise's grade."""
         limits = self.options.limits
         out_students = []
         for student in students:

@@ -57,10 +57,13 @@ def csv_cell(value) -> str:
 
 
 def fmt_points(x) -> str:
+    """Points as the reports write them: 3, 2.5."""
     return f"{x:g}"
 
 
 def csv_text(results: dict) -> str:
+    """grades.csv: one row per student, the points of every exercise and written question, the total,
+    the possible points, the problems and the late penalties."""
     from . import deadlines, written  # they import this module: not at the top
 
     exercises = [e["name"] for nb in results["course"]["notebooks"] for e in nb["exercises"]]
@@ -137,6 +140,7 @@ def _sentence(reason: str) -> str:
 
 
 def histogram(results: dict, path: Path) -> None:
+    """Draw the histogram of the students' totals into the PNG at ``path``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -155,6 +159,8 @@ def histogram(results: dict, path: Path) -> None:
 
 
 def write_all(results: dict, out: Path) -> dict[str, Path]:
+    """Write grades.csv, grades.json, histogram.png, review.md, the class report and feedback/ (Markdown
+    and HTML per student) into ``out``; returns their paths by kind."""
     out = Path(out)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "grades.csv", "json": out / "grades.json", "histogram": out / "histogram.png"}

@@ -49,6 +49,7 @@ class Limits:
     result: int = 64 * MiB  # largest result archive the parent reads
 
     def as_job(self) -> dict:
+        """The limits the child enforces itself, for job.json (``result`` is the parent's)."""
         return {"wall": self.wall, "cpu": self.cpu, "memory": self.memory, "output": self.output,
                 "file_size": self.file_size, "disk": self.disk, "open_files": self.open_files, "pids": self.pids}
 
@@ -121,6 +122,7 @@ def encode(value, arrays: dict[str, np.ndarray]):
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` as an uncompressed .npz, without pickle."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         for key, a in arrays.items():
             buf = io.BytesIO()
@@ -161,6 +163,7 @@ def read_capped(path: Path, cap: int) -> bytes | None:
 
 
 def load_json(data: bytes) -> dict:
+    """A JSON object from untrusted bytes; Malformed when it is not one."""
     try:
         value = json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError) as e:  # bad UTF-8, bad JSON, an integer of 5,000 digits
@@ -270,6 +273,8 @@ def run_child(job: dict, arrays: dict[str, np.ndarray], limits: Limits, tmp_root
 
 
 def collect(outdir: Path, limits: Limits, out: ChildResult) -> None:
+    """Read what a child left in ``outdir`` (its log, outer.json, result.json and result.npz) into
+    ``out``, with size caps; ``out.problem`` says why when it is malformed."""
     try:
         log = read_capped(outdir / "log.txt", MiB)
         out.log = (log or b"")[-4000:].decode("utf-8", "replace")

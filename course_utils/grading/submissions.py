@@ -49,6 +49,8 @@ class CourseError(Exception):
 
 @dataclass(frozen=True)
 class CourseExercise:
+    """One graded exercise of the course: its notebook, number ("4.2"), function name and points."""
+
     notebook: str
     number: str
     name: str
@@ -57,6 +59,8 @@ class CourseExercise:
 
 @dataclass
 class CourseNotebook:
+    """A solution notebook's exercises, and the reference functions it imports for the learner."""
+
     name: str
     exercises: list[CourseExercise]
     given: dict[str, str] = field(default_factory=dict)  # name -> source of a reference function it imports
@@ -65,6 +69,8 @@ class CourseNotebook:
 
 @dataclass
 class Course:
+    """The notebooks being graded, in course order, and the exercises without a registered check (graded nowhere)."""
+
     notebooks: dict[str, CourseNotebook]
     ungradable: list[CourseExercise]
 
@@ -81,10 +87,12 @@ class Course:
 
     @property
     def exercises(self) -> list[CourseExercise]:
+        """Every exercise, in course order."""
         return [ex for nb in self.notebooks.values() for ex in nb.exercises]
 
     @property
     def possible(self) -> int:
+        """The total points of the course."""
         return sum(ex.points for ex in self.exercises)
 
 
@@ -186,12 +194,16 @@ def _code_names(code) -> set[str]:
 
 @dataclass
 class Cell:
+    """One code cell of a submission."""
+
     number: int  # 1-based position among all cells, as a learner would count them
     source: str
 
 
 @dataclass
 class Submission:
+    """One submitted notebook file: whose it is, its cells, and how it is graded (or why not)."""
+
     student: str
     path: Path
     relpath: str
@@ -206,6 +218,7 @@ class Submission:
 
 
 def cell_source(cell: dict) -> str:
+    """A cell's source as one string ("" when it is not text)."""
     source = cell.get("source", cell.get("input", ""))  # "input": nbformat 3
     if isinstance(source, list):
         return "".join(s for s in source if isinstance(s, str))

@@ -57,11 +57,16 @@ def _wrong_never_restores(f, x, dout, h=1e-5):  # x[i] is left at old - h after 
 
 
 class NumericalGradientExercise(Exercise):
+    """numerical_gradient(f, x, dout) -> grad, the shape of x: the gradient of sum(f(x) * dout) by
+    centred differences, on three test functions named in ``TEST_FUNCTIONS``."""
+
     name = "numerical_gradient"
     funcs = ("numerical_gradient",)
     outputs = ("grad",)
 
     def cases(self, rng):
+        """The grid of cases: one fixed and three random, each a test function with x of its own shape
+        (a matrix, a 3-d array, a vector) and a random dout."""
         seed = int(rng.integers(0, 2**31))
         g = np.random.default_rng(seed)
         specs = [
@@ -80,16 +85,21 @@ class NumericalGradientExercise(Exercise):
         return cases
 
     def function(self, case):
+        """The case's test function f, rebuilt from its name and its array A."""
         return TEST_FUNCTIONS[case.options["f"]](case.options["A"])
 
     def plan(self, case):
+        """The test function travels by name and A, not as a function: the child rebuilds it."""
         return "numerical_gradient", {"f": case.options["f"], "A": case.options["A"], **case.args}
 
     def expected(self, case):
+        """The reference's centred differences on the case's f, x and dout."""
         return {"grad": ref.numerical_gradient(self.function(case), case.args["x"], case.args["dout"])}
 
     @staticmethod
     def variant(f, x, dout, h=1e-5, forward=False, halve=False, use_dout=True, restore=True):
+        """Finite differences with one of the catalogued mistakes switched on: a forward difference,
+        dividing by h, dout left out, or x[i] never put back. Returns grad, the shape of x."""
         x = x.copy()
         grad = np.zeros_like(x)
         L = (lambda v: np.sum(f(v) * dout)) if use_dout else (lambda v: np.sum(f(v)))
@@ -105,6 +115,7 @@ class NumericalGradientExercise(Exercise):
         return grad
 
     def mistake(self, **kw):
+        """A mistake's model: the outputs of ``variant`` with ``kw`` switched on, on a case."""
         return lambda case: {"grad": self.variant(self.function(case), case.args["x"], case.args["dout"], **kw)}
 
     def __init__(self):

@@ -126,21 +126,28 @@ def _wrong_in_time_order(x, h0, Wx, Wh, b, dh_last, rnn_step_forward, rnn_step_b
 
 
 class GradientNormByLagExercise(Exercise):
+    """gradient_norm_by_lag(x, h0, Wx, Wh, b, dh_last, rnn_step_forward, rnn_step_backward) -> norms
+    (T + 1,), called with the course's own step functions."""
+
     name = "gradient_norm_by_lag"
     funcs = ("gradient_norm_by_lag",)
     outputs = ("norms",)
 
     def cases(self, rng):
+        """The grid of cases: the standard N/T/D/H sizes, with Wh near spectral radius 1."""
         return standard_cases(_build, ("N", "T", "D", "H"), rng)
 
     def plan(self, case):
+        """Called through its own convention, which passes the step functions in."""
         return "gradient_norm_by_lag", {"args": case.args}
 
     def expected(self, case):
+        """The reference's norms, measured with the same step functions as the learner's."""
         a = case.args
         return {"norms": ref.gradient_norm_by_lag(*[v.copy() for v in a.values()], step_forward, step_backward)}
 
     def judge(self, case, outputs, modified=()):
+        """Judged in the case's dtype: norms computed in float64 from float32 inputs are as good."""
         # A measurement, not a layer: norms computed in float64 from float32 inputs are as good.
         norms = outputs.get("norms")
         if norms is not None and norms.dtype.kind == "f":
@@ -191,6 +198,7 @@ class GradsCase(Case):
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype of the gradients (of the first array in ``grads``)."""
         return next(iter(self.args["grads"].values())).dtype
 
 
@@ -215,10 +223,14 @@ def _wrong_clip_norm_after(grads, max_norm):  # the norm returned is that of the
 
 
 class ClipGradNormExercise(Exercise):
+    """clip_grad_norm(grads, max_norm) -> (clipped, total_norm): every array of the dict scaled by one
+    factor when the global norm is above max_norm."""
+
     name = "clip_grad_norm"
     funcs = ("clip_grad_norm",)
 
     def cases(self, rng):
+        """The grid of cases: norms above and below max_norm, a single (1, 1) array, float32 gradients."""
         seed = int(rng.integers(0, 2**31))
         g = np.random.default_rng(seed)
 
@@ -242,12 +254,15 @@ class ClipGradNormExercise(Exercise):
     outputs = ()
 
     def output_names(self, case):
+        """Every clipped array, as ``clipped['dWx']``, then ``total_norm``."""
         return tuple(f"clipped['{k}']" for k in case.args["grads"]) + ("total_norm",)
 
     def plan(self, case):
+        """Called through its own convention, which also reports arrays returned unchanged (aliases)."""
         return "clip_grad_norm", {"grads": case.args["grads"], "max_norm": case.args["max_norm"]}
 
     def expected(self, case):
+        """The reference's clipped arrays, by ``clipped['name']``, and its total_norm."""
         clipped, total = ref.clip_grad_norm(case.args["grads"], case.args["max_norm"])
         out = {f"clipped['{k}']": v for k, v in clipped.items()}
         out["total_norm"] = np.asarray(total)
@@ -262,6 +277,7 @@ class ClipGradNormExercise(Exercise):
     TORCH_EPS = 1e-6
 
     def tolerance(self, case, name):
+        """Widened by ``TORCH_EPS / total_norm`` on the clipped arrays, for PyTorch's + 1e-6 (see above)."""
         tol = super().tolerance(case, name)
         if name.startswith("clipped["):
             total = float(np.asarray(self.expected(case)["total_norm"]))
@@ -269,6 +285,7 @@ class ClipGradNormExercise(Exercise):
         return tol
 
     def judge(self, case, outputs, modified=()):
+        """As ``Exercise.judge``; then a clipped array that is the very input array fails."""
         aliases = [m[6:] for m in modified if m.startswith("alias:")]
         verdict = super().judge(case, outputs, [m for m in modified if not m.startswith("alias:")])
         if verdict is None and aliases:
@@ -279,6 +296,8 @@ class ClipGradNormExercise(Exercise):
 
     @staticmethod
     def variant(grads, max_norm, per_array=False, always=False, after=False, sum_norms=False):
+        """Clipping with one of the catalogued mistakes switched on: per array, always, the norm
+        after clipping, or the sum of the norms. Returns the outputs by name, as ``expected``."""
         norms = {k: float(np.sqrt(np.sum(np.square(g, dtype=np.float64)))) for k, g in grads.items()}
         total = sum(norms.values()) if sum_norms else float(np.sqrt(sum(n**2 for n in norms.values())))
         if per_array:
@@ -293,6 +312,7 @@ class ClipGradNormExercise(Exercise):
         return out
 
     def mistake(self, **kw):
+        """A mistake's model: the outputs of ``variant`` with ``kw`` switched on, on a case."""
         return lambda case: self.variant(case.args["grads"], case.args["max_norm"], **kw)
 
     def __init__(self):

@@ -171,6 +171,9 @@ def _wrong_grad_without_mask(scores, y, mask):  # the loss masked, dscores not
 
 
 class TemporalSoftmaxLossExercise(FunctionExercise):
+    """temporal_softmax_loss(scores, y, mask) -> (loss, dscores (N, T, V)), with cases built for the
+    numerical traps of the softmax (overflow, underflow) besides the standard N/T/V grid."""
+
     def judge(self, case, outputs, modified=()):
         """On the cases built for one numerical trap, a wrong or infinite value that no catalogued
         mistake explains is that trap: the case's own hint says so."""
@@ -184,6 +187,7 @@ class TemporalSoftmaxLossExercise(FunctionExercise):
         return verdict
 
     def tolerance(self, case, name):
+        """1e-7 in float64 and 1e-4 otherwise: the usual tolerances, for any dtype of the case."""
         return 1e-7 if case.dtype == np.float64 else 1e-4
 
     def gradient_cases(self, cases):
@@ -192,6 +196,7 @@ class TemporalSoftmaxLossExercise(FunctionExercise):
         return [Case(case.label, case.args, options={"gradient": True, "pairs": ["dscores"], "of": "your loss"})]
 
     def gradient_plan(self, case):
+        """dscores against centred differences of the learner's loss with respect to scores."""
         return "gradient_check", {"mode": "loss", "args": case.args, "pairs": [["dscores", "scores", None]],
                                   "returns": self.returns, "name": self.name}
 
@@ -291,6 +296,8 @@ class SampleWithTemperatureExercise(Exercise):
                       "probabilities. For temperature > 0, probabilities must be finite and sum to 1 per row."}
 
     def cases(self, rng):
+        """The grid of cases: temperature 0 on random logits, then temperatures 1, 0.5 and 2 (and 1 in
+        float32) on two rows of logits repeated ``REPEATS`` times each."""
         seed = int(rng.integers(0, 2**31))
         g = np.random.default_rng(seed)
         cases = [Case("temperature 0 (greedy), logits of shape (6, 9)",
@@ -305,6 +312,8 @@ class SampleWithTemperatureExercise(Exercise):
         return cases
 
     def plan(self, case):
+        """Called through the ``sampler`` convention, with 60 extra rows ``few`` drawn again to test
+        that the randomness comes from ``rng``."""
         logits = case.args["logits"]
         # 60 rows: two correct samplers with different generators agree on all of them
         # with a probability below 1e-9.
@@ -313,6 +322,7 @@ class SampleWithTemperatureExercise(Exercise):
                            "seed": case.options["seed"], "few": few}
 
     def expected(self, case):
+        """Only the shape and dtype of the samples, (N,) integers: ``judge`` tests their distribution."""
         return {"samples": np.zeros(len(case.args["logits"]), dtype=np.int64)}
 
     def output_names(self, case):
@@ -321,6 +331,8 @@ class SampleWithTemperatureExercise(Exercise):
         return ()
 
     def judge(self, case, outputs, modified=()):
+        """Judged by the distribution of the samples (argmax at temperature 0), and by their
+        repeatability with the same generator, not by the exact draws."""
         logits, t = case.args["logits"], case.args["temperature"]
         N, V = logits.shape
         s = outputs.get("samples")
@@ -366,6 +378,8 @@ class SampleWithTemperatureExercise(Exercise):
 
     @staticmethod
     def zscore(samples, probs, V):
+        """The largest deviation, in standard errors, of a token's count from its expected count, over the
+        rows of ``probs`` (2, V), each drawn ``REPEATS`` times in ``samples``."""
         worst = 0.0
         for r in range(len(probs)):
             counts = np.bincount(samples[r * REPEATS:(r + 1) * REPEATS], minlength=V)
@@ -471,6 +485,8 @@ class LanguageModelExercise(Exercise):
         self.mistakes, self.hints = list(mistakes), hints
 
     def cases(self, rng):
+        """The grid of cases: the language model's fixed and random sizes; lm_forward gets only params,
+        x and h0."""
         cases = _lm_cases(rng)
         if self.name == "lm_forward":  # the model alone: no targets, no mask
             for c in cases:
@@ -478,10 +494,12 @@ class LanguageModelExercise(Exercise):
         return cases
 
     def plan(self, case):
+        """Called through ``dict_function``: the parameters are a dict, and so are the returned ``grads``."""
         return "dict_function", {"args": case.args, "returns": self.returns, "name": self.name,
                                  "keys": {"grads": list(NAMES)}}
 
     def expected(self, case):
+        """The reference's outputs, each array of a returned dict by its own name (``grads['Wx']``)."""
         return _flat(self.reference(*copy_args(case.args).values()), self.returns)
 
 
@@ -554,6 +572,9 @@ def _wrong_swapped_grads(params, x, y, mask, h):  # dWx stored as grads['Wh'] an
 
 
 class LossAndGradsExercise(LanguageModelExercise):
+    """lm_loss_and_grads: the language model's loss and the gradients of all its parameters,
+    checked against centred differences of the learner's own loss as well."""
+
     def gradient_cases(self, cases):
         """Gradient check: every gradient against centred differences of the learner's own loss."""
         case = cases[0]
@@ -562,6 +583,7 @@ class LossAndGradsExercise(LanguageModelExercise):
             "hint": GRAD_HINT})]
 
     def gradient_plan(self, case):
+        """Every ``grads['name']`` against centred differences of the loss with respect to params[name]."""
         return "gradient_check", {"mode": "loss", "args": case.args,
                                   "pairs": [[f"grads['{n}']", "params", n] for n in BACKWARD_ORDER],
                                   "returns": self.returns, "name": self.name}
@@ -690,6 +712,9 @@ STEP_HINT = ("the first loss depends only on lm_loss_and_grads (check it passed)
 
 
 class TrainStepExercise(Exercise):
+    """lm_train_step(params, adam, x, y, h, lr, max_norm) -> (params, adam, loss, last_h, total_norm),
+    run for ``STEPS`` steps in a row, each from what the step before returned."""
+
     name = "lm_train_step"
     funcs = ("lm_train_step",)
     outputs = ("loss", "total_norm", "adam['t']", "last_h", *(f"params['{k}']" for k in NAMES))
@@ -720,6 +745,7 @@ class TrainStepExercise(Exercise):
              "loss.shape": "return the loss of the step as one number."}
 
     def cases(self, rng):
+        """The grid of cases: fixed and random sizes, with clipping at every step or none, and float32."""
         fresh = lambda: int(rng.integers(0, 2**31))  # noqa: E731
         return [_train_case("fixed inputs, clipping at every step", 0, 2, 3, 6, 3, 4, 0.05, 0.5),
                 _train_case("random inputs, max_norm too large to clip", fresh(), 2, 3, 5, 3, 4, 0.05, 1e3),
@@ -727,9 +753,11 @@ class TrainStepExercise(Exercise):
                 _train_case("float32 inputs, clipping", fresh(), 2, 3, 6, 3, 4, 0.05, 0.5, np.float32)]
 
     def plan(self, case):
+        """Called through ``train_steps``, which chains the steps as a training loop does."""
         return "train_steps", case.args
 
     def expected(self, case):
+        """The reference training loop's losses, norms and final parameters, Adam t and hidden state."""
         return _train(case)
 
 
@@ -805,7 +833,11 @@ def _wrong_v_not_squared(param, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, 
 
 
 class AdamStepExercise(FunctionExercise):
+    """adam_step(param, grad, m, v, t, lr, beta1, beta2, eps) -> (new_param, new_m, new_v), all the
+    shape of param; judged with the moments first."""
+
     def output_names(self, case):
+        """new_m and new_v before new_param, so that a wrong v is blamed, not the update it makes nan."""
         # The moments first, as in the update itself: v = ... + (1 - beta2) * grad (the square
         # forgotten) makes new_param nan through np.sqrt, and judging new_param first would
         # blame t instead of v.

@@ -30,6 +30,8 @@ def _seq_build(rng, N, T, D, H):
 
 
 def gru_step_variant(order="rzn", interpolation="torch", reset="torch"):
+    """A GRU step with other conventions than PyTorch's: the gate order of Wx's blocks, the
+    interpolation, and where the reset gate applies. step(...) -> (next_h (N, H), None)."""
     def step(x, prev_h, Wx, Wh, bx, bh):
         H = prev_h.shape[1]
         ax, ah = x @ Wx + bx, prev_h @ Wh + bh

@@ -120,7 +120,7 @@ def _copy_into(layer, w_ih, w_hh, b_ih, b_hh=None):
 
 
 def _wrong_rnn_b_twice(rnn, Wx, Wh, b):  # b in both biases, which PyTorch adds up
-    _copy_into(rnn, Wx.T, Wh.T, b, np.zeros_like(b))
+    _copy_into(rnn, Wx.T, Wh.T, b, b)
 
 
 def _wrong_rnn_Wh_not_transposed(rnn, Wx, Wh, b):  # Wh copied as it is: square, so no error

@@ -40,7 +40,7 @@ def _mask(rule):
 def _wrong_mask_le(lengths, T):  # t <= L: one position too many
     import torch
 
-    return torch.arange(T)[None] < lengths[:, None]
+    return torch.arange(T)[None] <= lengths[:, None]
 
 
 def _wrong_mask_from_1(lengths, T):  # positions counted from 1
@@ -395,8 +395,7 @@ LSTM_MISTAKES = [
             _wrong_classifier(_wrong_lengths_from_tokens)),
     Mistake("out[:, -1] is the output at the last *padded* step: for a shorter review the forward direction "
             f"has read padding, and the backward direction has read only padding and one token. Instead, {PACK}.",
-            _lstm_mistake(_unpacked_last),
-            _wrong_classifier(_wrong_last_padded_step)),
+            _lstm_mistake(_unpacked_last), _wrong_classifier(_wrong_last_padded_step)),
     Mistake("out[n, lengths[n] - 1] is the forward direction's final state, but there the backward direction "
             "has read only the last token. Its summary of the whole review is its state after reaching t = 0: "
             "h_n[1] of the packed run. Use torch.cat([h_n[0], h_n[1]], dim=1).", _lstm_mistake(_packed_at_length),
@@ -404,8 +403,7 @@ LSTM_MISTAKES = [
     Mistake("out[n, lengths[n] - 1] of an unpacked run: the backward direction started in the padding and has "
             f"read only the last token there. {PACK[0].upper() + PACK[1:]}.", _lstm_mistake(_unpacked_at_length)),
     Mistake(f"without packing, the LSTM reads the padding too: h_n[0] comes after the padding. {PACK[0].upper()}"
-            f"{PACK[1:]}.", _lstm_mistake(_unpacked_h_n),
-            _wrong_classifier(_wrong_unpacked)),
+            f"{PACK[1:]}.", _lstm_mistake(_unpacked_h_n), _wrong_classifier(_wrong_unpacked)),
     Mistake("that is the mean of the outputs over all T steps, padding included; this classifier reads the two "
             "final states instead: torch.cat([h_n[0], h_n[1]], dim=1) of the packed run.", _lstm_mistake(_mean_all),
             _wrong_classifier(_wrong_mean_over_padding)),

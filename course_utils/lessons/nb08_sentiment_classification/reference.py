@@ -59,5 +59,6 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, tokens: torch
     optimizer.zero_grad()  # the gradients of the previous batch must not add to these
     loss = F.cross_entropy(model(tokens, lengths), labels)  # mean over the batch, from the raw logits
     loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), max_norm)  # after backward, before the step
     optimizer.step()
     return loss.item()

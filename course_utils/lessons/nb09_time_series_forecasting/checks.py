@@ -189,7 +189,7 @@ def _wrong_windows_overlapping_target(series, window, horizon):  # y[n] starts a
 
 
 def _wrong_windows_one_short(series, window, horizon):  # N one too small: the last window is missing
-    N = len(series) - window - horizon + 1
+    N = len(series) - window - horizon
     X = np.stack([series[n:n + window] for n in range(N)])
     y = np.stack([series[n + window:n + window + horizon] for n in range(N)])
     return X, y

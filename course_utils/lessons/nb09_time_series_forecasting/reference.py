@@ -62,4 +62,4 @@ class LSTMForecaster(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, _ = self.lstm(x)  # (N, W, H): the hidden state after every step
-        return self.head(h[:, -1])  # last value + predicted change
+        return x[:, -1] + self.head(h[:, -1])  # last value + predicted change

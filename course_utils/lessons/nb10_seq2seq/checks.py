@@ -289,7 +289,7 @@ SEQ2SEQ_PARAMS = ("encoder.embedding", "decoder.table", "decoder.embedding", "de
 
 
 def _tiny_model(g, Vs, V, H):
-    """Random weights of the small encoder and decoder that ``_calls.build_seq2seq`` builds."""
+    """Random weights of the small encoder and decoder that ``conventions.build_seq2seq`` builds."""
     return {"src_embedding": g.standard_normal((Vs, H)), "table": g.standard_normal((V, V)),
             "embedding": g.standard_normal((V, H)), "W": g.standard_normal((H, H)) / np.sqrt(H),
             "out": g.standard_normal((H, V)) * 1.5}
@@ -453,6 +453,7 @@ class GreedyDecodeExercise(GreedyOutputExercise):
     words = GreedyOutputExercise.words
 
     def plan(self, case):
+        """The case's fixed model (its weights, as plain arrays) and its inputs; nothing else is sent."""
         return self.convention, {"model": case.options["plan"]["model"], "args": case.args}
 
 
@@ -700,9 +701,11 @@ class BeamSearchExercise(TorchExercise):
     ``torch_beam_search_lp`` for the cases with a length penalty)."""
 
     def plan(self, case):
+        """``torch_beam_search``, or ``torch_beam_search_lp`` on the cases that pass alpha."""
         return _beam_plan(case.args)
 
     def raised(self, case, message, where=""):
+        """A beam_search without the argument alpha gets a hint that names it."""
         verdict = super().raised(case, message, where)
         if "alpha" in case.args and message.startswith("TypeError") and "7 were given" in message:
             verdict = self.fail(case, "your code raised an error", detail=f"error: {message[:300]}",
@@ -712,9 +715,12 @@ class BeamSearchExercise(TorchExercise):
         return verdict
 
     def tolerance(self, case, name):
+        """1e-5: a score summed partly in float32 is still right; real mistakes are off by more than 1e-2."""
         return 1e-5  # a score summed partly in float32 is still right; real mistakes are off by > 1e-2
 
     def judge(self, case, outputs, modified=()):
+        """Judged on the tokens first, with a hypothesis more probable than the beam's told apart from
+        a wrong one, then on the score as the decoder's log-probability of the returned tokens."""
         expected = self.expected(case)
         tokens, score = outputs.get("tokens"), outputs.get("score")
         true = _log_probability(case, tokens) if tokens is not None else None

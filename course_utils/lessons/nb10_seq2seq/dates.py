@@ -121,12 +121,15 @@ class Vocab:
 
     # What a unit of text is: a character here; a word for translation.WordVocab.
     def units(self, text: str) -> Sequence[str]:
+        """The units of ``text``: its characters."""
         return text
 
     def join(self, units: list[str]) -> str:
+        """The text of a list of units: the characters joined."""
         return "".join(units)
 
     def id_of(self, unit: str) -> int:
+        """The id of one unit (a KeyError for a character not in the vocabulary)."""
         return self.index[unit]
 
 

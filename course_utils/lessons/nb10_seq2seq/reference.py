@@ -28,6 +28,7 @@ class Encoder(nn.Module):
         self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True)
 
     def forward(self, src, lengths):
+        """src int (N, S), lengths int (N,) -> outputs (N, S, H), final (N, H), as the class says."""
         embedded = self.embedding(src)  # (N, S, E)
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_outputs, h_n = self.rnn(packed)  # h_n (1, N, H): after each sequence's last real token
@@ -51,6 +52,7 @@ class Decoder(nn.Module):
         self.out = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, tokens, hidden):
+        """tokens int (N, T), hidden (N, H) -> logits (N, T, V), hidden (N, H), as the class says."""
         embedded = self.embedding(tokens)  # (N, T, E)
         states, h_n = self.rnn(embedded, hidden[None])  # the GRU wants the state as (1, N, H)
         return self.out(states), h_n[0]

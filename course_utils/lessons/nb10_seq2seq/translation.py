@@ -100,12 +100,15 @@ class WordVocab(Vocab):
         self.index = {t: i for i, t in enumerate(self.tokens)}
 
     def units(self, text: str) -> list[str]:
+        """The units of ``text``: its words."""
         return text.split()
 
     def join(self, units: list[str]) -> str:
+        """The text of a list of units: the words, separated by spaces."""
         return " ".join(units)
 
     def id_of(self, unit: str) -> int:
+        """The id of one word; <unk>'s for a word not in the vocabulary."""
         return self.index.get(unit, self.unk_id)
 
 

@@ -132,6 +132,7 @@ class AttentionExercise(TorchExercise):
     """Before the values: the weights of padded positions must be exactly 0 and every row must sum to 1."""
 
     def judge(self, case, outputs, modified=()):
+        """Judged first on the weights: exactly 0 on padded positions and rows summing to 1, then as usual."""
         expected = self.expected(case)
         weights, mask = outputs.get("weights"), case.args["mask"]
         if (weights is not None and weights.shape == expected["weights"].shape and weights.dtype.kind == "f"
@@ -302,6 +303,7 @@ class AttentionDecoderExercise(TorchExercise):
     """Says so when the learner's AttentionDecoder cannot run because their AdditiveAttention is a stub."""
 
     def not_attempted(self, message: str = "") -> Verdict:
+        """Names AdditiveAttention (exercise 11.1) when it is the stub that stops the decoder."""
         if "AdditiveAttention" in message:
             return Verdict(self.name, "not attempted", [
                 f"{TODO} {self.name}: cannot be checked yet: it uses your AdditiveAttention, which still raises "

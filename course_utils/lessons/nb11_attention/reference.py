@@ -25,6 +25,7 @@ class AdditiveAttention(nn.Module):
         self.v = nn.Linear(attention_size, 1, bias=False)
 
     def forward(self, query, keys, mask):
+        """query (N, Hq), keys (N, S, Hk), mask bool (N, S) -> context (N, Hk), weights (N, S)."""
         # score[n, s] = v^T tanh(W_q q_n + W_k k_{n,s}):  (N, 1, A) + (N, S, A) -> (N, S, A) -> (N, S)
         scores = self.v(torch.tanh(self.W_q(query)[:, None] + self.W_k(keys)))[..., 0]
         scores = scores.masked_fill(~mask, float("-inf"))  # padding gets weight exp(-inf) = 0
@@ -50,6 +51,8 @@ class AttentionDecoder(nn.Module):
         self.out = nn.Linear(2 * hidden_size, vocab_size)
 
     def forward(self, tokens, hidden, enc_outputs, src_mask):
+        """tokens int (N, T), hidden (N, H), enc_outputs (N, S, H), src_mask bool (N, S)
+        -> logits (N, T, V), hidden (N, H), weights (N, T, S), one step at a time."""
         embedded = self.embedding(tokens)  # (N, T, E)
         logits, weights = [], []
         for t in range(tokens.shape[1]):

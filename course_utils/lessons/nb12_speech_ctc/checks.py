@@ -134,9 +134,11 @@ class CTCLossExercise(TorchExercise):
     """The learner's ctc_loss on log_softmax(logits); its loss, and its gradient with respect to the logits."""
 
     def plan(self, case):
+        """The case's inputs and the upstream gradient ``dloss`` (N,), to backpropagate to the logits."""
         return "torch_ctc_loss", {**case.args, "dloss": case.options["dloss"]}
 
     def judge(self, case, outputs, modified=()):
+        """On the long cases, an infinite loss is the underflow of products of probabilities: said so."""
         loss = outputs.get("loss")
         if (case.options.get("long") and loss is not None and loss.shape == (len(case.args["targets"]),)
                 and not np.all(np.isfinite(loss))):
@@ -255,18 +257,25 @@ def decode_variant(case, kind=""):
 
 
 class DecodeExercise(Exercise):
+    """ctc_greedy_decode(log_probs, lengths, blank) -> N lists of class ids, compared exactly as
+    ``tokens`` (N, L) padded with -1 and their ``lengths`` (N,)."""
+
     name, funcs, outputs, exact = "ctc_greedy_decode", ("ctc_greedy_decode",), ("lengths", "tokens"), True
 
     def __init__(self, mistakes, hints):
         self.mistakes, self.hints = mistakes, hints
 
     def cases(self, rng):
+        """The grid of cases: fixed best paths with repeats, blanks and padding, one frame, only blanks,
+        the blank as the last class, and random ones."""
         return _decode_cases(rng)
 
     def plan(self, case):
+        """Called through ``ctc_decode``, which turns the returned lists into padded arrays."""
         return "ctc_decode", dict(case.args)
 
     def expected(self, case):
+        """The reference decoding, as the same padded tokens and lengths."""
         from course_utils.reference import ctc_greedy_decode
         from course_utils.checking.conventions import _id_lists
 
@@ -411,6 +420,7 @@ class AcousticExercise(TorchExercise):
     input_lengths), so it may be anything there."""
 
     def judge(self, case, outputs, modified=()):
+        """Judged on the real frames only: the padded frames of ``log_probs`` are set to the expected values."""
         got = outputs.get("log_probs")
         expected = self.expected(case)["log_probs"]
         if got is not None and got.shape == expected.shape and got.dtype == expected.dtype:
@@ -420,6 +430,7 @@ class AcousticExercise(TorchExercise):
         return super().judge(case, outputs, modified)
 
     def known_mistake(self, case, outputs):
+        """As ``Exercise.known_mistake``, with each mistake's padded frames ignored as ``judge`` does."""
         if "log_probs" not in outputs:
             return ""
         expected, pad = self.expected(case)["log_probs"], ~case.options["mask"]
@@ -548,18 +559,23 @@ def _wrong_rate_count(references, hypotheses):  # the number of edits, not divid
 
 
 class RateExercise(Exercise):
+    """error_rate(references, hypotheses) -> the corpus error rate, a float, on lists of id sequences."""
+
     name, funcs, outputs = "error_rate", ("error_rate",), ("error_rate",)
 
     def __init__(self, mistakes, hints):
         self.mistakes, self.hints = mistakes, hints
 
     def cases(self, rng):
+        """The grid of cases: fixed utterances with every kind of edit, random ones, and all right."""
         return _rate_cases(rng)
 
     def plan(self, case):
+        """Called through ``sequences_function``: the arguments are lists of lists, not arrays."""
         return "sequences_function", {"args": case.args, "name": self.name}
 
     def expected(self, case):
+        """The reference error rate, as a 0-d float64 array."""
         from course_utils.reference import error_rate
 
         return {"error_rate": np.array(float(error_rate(case.args["references"], case.args["hypotheses"])))}

@@ -69,6 +69,7 @@ class AcousticModel(nn.Module):
         self.out = nn.Linear(2 * hidden_size, n_classes)
 
     def forward(self, features, lengths):
+        """features (N, T, F), lengths int (N,) -> log_probs (N, T, C), as the class says."""
         packed = pack_padded_sequence(features, lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = self.rnn(packed)
         states, _ = pad_packed_sequence(states, batch_first=True, total_length=features.shape[1])  # (N, T, 2H)

@@ -52,6 +52,7 @@ class Utterance:
 
     @property
     def text(self) -> str:
+        """The phonemes as a string of symbols, e.g. "ams" (see ``to_text``)."""
         return to_text(self.labels)
 
 

@@ -35,6 +35,8 @@ WORDS = ("a", *SIZES, *COLOURS, *KINDS, "above", "left", "of")
 
 @dataclass(frozen=True)
 class Shape:
+    """One shape of a scene: its kind, colour and size, its cell of the 2 x 2 grid, and its offset in it."""
+
     kind: str
     colour: str
     size: str
@@ -99,9 +101,11 @@ class Vocab:
         return len(self.tokens)
 
     def encode(self, text: str) -> list[int]:
+        """The ids of the words of ``text`` (no <start> or <end> added)."""
         return [self.ids[w] for w in text.split()]
 
     def decode(self, ids) -> str:
+        """The words of a sequence of ids, the special tokens left out."""
         return " ".join(self.tokens[int(i)] for i in ids if int(i) > 2)
 
 
@@ -178,6 +182,7 @@ class GlobalEncoder(nn.Module):
                                  nn.LayerNorm(feature_size), nn.Tanh())
 
     def forward(self, grid):
+        """grid (N, L, F0) -> features (N, F)."""
         return self.net(grid)
 
 
@@ -190,6 +195,7 @@ class GridEncoder(nn.Module):
         self.proj = nn.Linear(grid_features, feature_size)
 
     def forward(self, grid):
+        """grid (N, L, F0) -> grid (N, L, F) and its mean over the positions (N, F)."""
         grid = torch.relu(self.proj(grid))
         return grid, grid.mean(dim=1)
 

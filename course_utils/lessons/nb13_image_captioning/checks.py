@@ -16,7 +16,7 @@ CAPTIONER_PARAMS = ("encoder.1.weight", "encoder.1.bias", "init_state.weight", "
 
 
 def _captioner(g, D, F, E, H, V, scale=1.0):
-    """Random weights of ``_calls.build_captioner``'s model, as plain arrays."""
+    """Random weights of ``conventions.build_captioner``'s model, as plain arrays."""
     return {"encoder.1.weight": g.standard_normal((F, D)) / np.sqrt(D), "encoder.1.bias": g.standard_normal(F) * 0.5,
             "init_state.weight": g.standard_normal((H, F)) * 1.5 / np.sqrt(F), "init_state.bias": g.standard_normal(H),
             "embedding.weight": g.standard_normal((V, E)),
@@ -75,7 +75,11 @@ def _implemented(mistakes):
 
 
 class CaptionLossExercise(TorchExercise):
+    """caption_loss(model, images, captions, pad_id) -> a scalar loss, on a fixed captioner; judged
+    on the loss and on its gradient with respect to every parameter."""
+
     def plan(self, case):
+        """The case's fixed model (sizes and weights) with its inputs as ``args``."""
         return self.convention, {**case.options["plan"], "args": case.args}
 
 
@@ -168,6 +172,7 @@ class SampleCaptionExercise(GreedyOutputExercise):
              "items": "words"}
 
     def plan(self, case):
+        """The case's fixed model (sizes and weights) with its inputs as ``args``."""
         return self.convention, {**case.options["plan"], "args": case.args}
 
 

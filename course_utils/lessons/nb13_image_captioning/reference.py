@@ -58,6 +58,7 @@ class GridAttention(nn.Module):
         self.v = nn.Linear(attention_size, 1, bias=False)
 
     def forward(self, grid, hidden):
+        """grid (N, L, F), hidden (N, H) -> context (N, F), weights (N, L), as the class says."""
         scores = self.v(torch.tanh(self.W_f(grid) + self.W_h(hidden)[:, None]))[..., 0]  # (N, L)
         weights = torch.softmax(scores, dim=1)  # over the grid positions
         context = (weights[:, :, None] * grid).sum(dim=1)  # (N, F)

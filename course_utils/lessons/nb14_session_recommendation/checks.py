@@ -1,7 +1,7 @@
 """Checks of notebook 14 (session-based recommendation): session-parallel mini-batches,
 Recall@k and MRR@k, and one training step of a session GRU.
 
-The learner's code runs through a convention of ``_calls`` and so does the reference (as for
+The learner's code runs through a convention of ``conventions`` and so does the reference (as for
 every ``TorchExercise``); the first two exercises are NumPy functions, called by the plain
 "function" convention. Every case is drawn from a fixed seed: a verdict never depends on luck.
 """

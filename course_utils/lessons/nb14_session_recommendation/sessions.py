@@ -57,9 +57,11 @@ class Sessions:
         return len(self.offsets) - 1
 
     def session(self, s: int) -> np.ndarray:
+        """The items of session ``s``, int (its length,)."""
         return self.items[self.offsets[s]:self.offsets[s + 1]]
 
     def lengths(self) -> np.ndarray:
+        """The length of every session, int (n_sessions,)."""
         return np.diff(self.offsets)
 
     def subset(self, index: slice) -> "Sessions":
@@ -199,6 +201,7 @@ class Events:
 
 
 def events(data: Sessions) -> Events:
+    """Every next click of the sessions of ``data``, from the second click of each on, as Events."""
     s, p = [], []
     for i in range(len(data)):
         L = data.offsets[i + 1] - data.offsets[i]
