@@ -167,3 +167,17 @@ def teacher_forcing_mistakes(variant: Callable[[str], Callable], w: dict) -> lis
                 f"short {w['length']} more than one of a long {w['length']}: average over all the real target "
                 f"{w['item']}s of the batch at once.", variant("per row")),
     ]
+
+
+def wrong_module(reference_name: str, forward: Callable) -> Callable:
+    """A learner's module with a wrong ``forward``, for a catalogue entry's ``implementation``: the
+    reference's class (its parameters, which the check loads by name) with ``forward`` in place of
+    its own, built as the check builds the learner's class."""
+    def build(*init):
+        from course_utils import reference
+
+        base = getattr(reference, reference_name)
+        return type(base.__name__, (base,), {"forward": forward})(*init)
+    build.__name__ = reference_name
+    return build
+

@@ -12,7 +12,7 @@ import numpy as np
 from course_utils import reference as ref
 
 from course_utils.checking.core import Case, Mistake
-from course_utils.checking.exercise_torch import TorchExercise
+from course_utils.checking.exercise_torch import TorchExercise, wrong_module
 from course_utils.checking.core import attach_implementations
 from course_utils.lessons.nb05_lstm_numpy.checks import STEP_MISTAKES as LSTM_STEP_MISTAKES
 from course_utils.lessons.nb01_rnn_forward.checks import weights
@@ -188,19 +188,6 @@ def _cell_mistake(step):
         next_h, next_c, _ = step(case.args["x"], case.args["prev_h"], case.args["prev_c"], s["Wx"], s["Wh"], s["b"])
         return {"next_h": next_h, "next_c": next_c}
     return outputs
-
-
-def wrong_module(reference_name, forward):
-    """A learner's module with a wrong ``forward``: the reference's class (its parameters, which the
-    check loads by name) with ``forward`` in place of its own; built as the check builds the learner's
-    class, so that it can stand in a catalogue entry as its ``implementation``."""
-    def build(*init):
-        from course_utils import reference
-
-        base = getattr(reference, reference_name)
-        return type(base.__name__, (base,), {"forward": forward})(*init)
-    build.__name__ = reference_name
-    return build
 
 
 def _cell_a(self, x, prev_h):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils.checking.core import Case, Mistake
-from course_utils.checking.exercise_torch import TorchExercise
-from course_utils.lessons.nb07_numpy_to_pytorch.checks import wrong_module
+from course_utils.checking.exercise_torch import TorchExercise, wrong_module
 
 
 def _seed(rng, seed):

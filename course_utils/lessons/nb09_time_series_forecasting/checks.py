@@ -11,9 +11,8 @@ import numpy as np
 
 from course_utils.checking.core import Case, Mistake
 from course_utils.checking.exercise import FunctionExercise
-from course_utils.checking.exercise_torch import TorchExercise
+from course_utils.checking.exercise_torch import TorchExercise, wrong_module
 from course_utils.lessons.nb01_rnn_forward.checks import weights
-from course_utils.lessons.nb07_numpy_to_pytorch.checks import wrong_module
 
 
 def _reference(name):

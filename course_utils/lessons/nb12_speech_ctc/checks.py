@@ -8,7 +8,7 @@ import numpy as np
 
 from course_utils.checking.core import Case, Mistake
 from course_utils.checking.exercise import Exercise
-from course_utils.checking.exercise_torch import TorchExercise
+from course_utils.checking.exercise_torch import TorchExercise, wrong_module
 from course_utils.lessons.nb10_seq2seq.checks import _seed
 
 # --- 12.1: ctc_loss ---------------------------------------------------------------------------
@@ -392,18 +392,6 @@ def _acoustic_mistake(kind):
     return outputs
 
 
-def _wrong_module(reference_name, forward):
-    """A learner's module whose ``forward`` is wrong: the reference's layers (so that the check can
-    load its weights), built as the check builds the learner's class."""
-    def build(*init):
-        from course_utils import reference
-
-        base = getattr(reference, reference_name)
-        return type(base.__name__, (base,), {"forward": forward})(*init)
-    build.__name__ = reference_name
-    return build
-
-
 def _acoustic_no_packing(self, features, lengths):  # the GRU reads the padding: no packing
     return self.out(self.rnn(features)[0]).log_softmax(-1)
 
@@ -458,10 +446,10 @@ AcousticModel = AcousticExercise(
                 "frame of the batch, not of each utterance. Pack the features (pack_padded_sequence with the "
                 "lengths, enforce_sorted=False) before the GRU and unpack after it (see hint 2).",
                 _acoustic_mistake("no packing"),
-                implementation=_wrong_module("AcousticModel", _acoustic_no_packing)),
+                implementation=wrong_module("AcousticModel", _acoustic_no_packing)),
         Mistake("return log-probabilities: apply torch.log_softmax over the classes (dim=-1) to the linear "
                 "layer's output.", _acoustic_mistake("logits"),
-                implementation=_wrong_module("AcousticModel", _acoustic_logits)),
+                implementation=wrong_module("AcousticModel", _acoustic_logits)),
         Mistake("CTC takes log-probabilities: log_softmax, not softmax.", _acoustic_mistake("softmax")),
         Mistake("the log_softmax went over the time axis (dim=1): each frame's distribution is over the "
                 "classes, dim=-1.", _acoustic_mistake("time axis")),

@@ -8,7 +8,7 @@ from course_utils.checking.core import Case, Mistake
 from course_utils.checking.exercise_torch import (
     GreedyOutputExercise, TorchExercise, padded_token_loss, teacher_forcing_mistakes, teacher_forcing_split,
 )
-from course_utils.lessons.nb12_speech_ctc.checks import _wrong_module  # a module with a wrong forward
+from course_utils.checking.exercise_torch import wrong_module  # a module with a wrong forward
 
 PAD, START, END = 0, 1, 2
 CAPTIONER_PARAMS = ("encoder.1.weight", "encoder.1.bias", "init_state.weight", "init_state.bias", "embedding.weight",
@@ -293,14 +293,14 @@ GridAttention = TorchExercise(
     mistakes=[
         Mistake("the weights are normalised over the batch (dim=0): each image's weights must sum to 1 over its "
                 "own L grid positions, softmax over dim=1.", _attention_mistake("softmax over batch"),
-                implementation=_wrong_module("GridAttention", _softmax_over_batch)),
+                implementation=wrong_module("GridAttention", _softmax_over_batch)),
         Mistake("the score has no tanh: score = v . tanh(W_f grid + W_h hidden); without the tanh, v . (W_f g + "
                 "W_h h) is linear, and W_h h adds the same number to every position, so the weights would not "
                 "depend on the decoder's state.", _attention_mistake("no tanh"),
-                implementation=_wrong_module("GridAttention", _no_tanh)),
+                implementation=wrong_module("GridAttention", _no_tanh)),
         Mistake("these weights do not sum to 1 over the grid: turn the scores into weights with a softmax over the "
                 "L positions, not a sigmoid.", _attention_mistake("sigmoid"),
-                implementation=_wrong_module("GridAttention", _sigmoid)),
+                implementation=wrong_module("GridAttention", _sigmoid)),
         Mistake("`weights` are the raw scores: return the softmax of the scores over the grid positions, the "
                 "weights the context is made of.", _attention_mistake("scores")),
         Mistake("every position got the same weight 1/L: the weights come from the scores, "
@@ -308,7 +308,7 @@ GridAttention = TorchExercise(
         Mistake("the context is the weighted *mean* over the grid (divided by L): it is the weighted *sum*, "
                 "sum_l weights[n, l] grid[n, l], since the weights already sum to 1.",
                 _attention_mistake("mean context"),
-                implementation=_wrong_module("GridAttention", _mean_context)),
+                implementation=wrong_module("GridAttention", _mean_context)),
     ],
     hints={"weights": "score[n, l] = v . tanh(W_f grid[n, l] + W_h hidden[n]) for every position l, then a softmax "
                       "over l (dim=1); see the hints under the exercise.",
