@@ -163,6 +163,21 @@ proofs.correct("make_windows", ref.make_windows)
 proofs.correct("LSTMForecaster", ForecasterFromFinalState)
 proofs.correct("LSTMForecaster", ForecasterWithNarrow)
 proofs.correct("LSTMForecaster", ref.LSTMForecaster)
+
+
+def direction_accuracy_with_signs(last_seen, forecast, truth):
+    """The directions as signs of the changes (no change counts as its own direction)."""
+    return float(np.mean(np.sign(forecast - last_seen) == np.sign(truth - last_seen)))
+
+
+def direction_accuracy_counted(last_seen, forecast, truth):
+    """Up and up, or down and down, counted in a loop over the flattened entries."""
+    pairs = list(zip(np.ravel(last_seen), np.ravel(forecast), np.ravel(truth)))
+    return sum((f > x) == (t > x) for x, f, t in pairs) / len(pairs)
+
+
+proofs.correct("direction_accuracy", direction_accuracy_with_signs)
+proofs.correct("direction_accuracy", direction_accuracy_counted)
 proofs.wrong("standardize", standardize_keepdims, hint="shape (D,)", message="`mean` has the wrong shape")
 proofs.wrong("standardize", standardize_in_place, hint="work on new arrays", message="changed its inputs")
 proofs.wrong("make_windows", make_windows_ignoring_horizon, hint="range(len(series) - window - horizon + 1)",
@@ -268,7 +283,7 @@ def test_the_grader_gives_the_self_checks_verdicts(tmp_path):
     assert cy["standardize"]["status"] == "wrong" and "leaks the future" in cy["standardize"]["hint"]
     assert cy["make_windows"]["status"] == "wrong" and "(leakage)" in cy["make_windows"]["hint"]
     totals = {s["student"]: s["total"] for s in results["students"]}
-    assert totals == {"ada": 5, "bob": 0, "cy": 2}
+    assert totals == {"ada": 6, "bob": 0, "cy": 2}
 
 
 

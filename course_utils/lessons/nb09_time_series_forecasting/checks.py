@@ -339,3 +339,47 @@ LSTMForecaster.hints["crash.types"] = {"IndexError": LSTMForecaster.hints["crash
 LSTMForecaster.hints.update({k: "the forecast is right, so autograd's gradients follow: keep every operation a "
                                  "torch operation on x and the parameters (no .detach(), .numpy() or in-place "
                                  "changes of x)." for k in LSTMForecaster.outputs[1:]})
+
+
+# --- 9.4: how often the direction of the next move is right --------------------------------------
+
+
+def _direction_cases(rng):
+    cases = []
+    for label, shape, level, seed in [("fixed prices, N=8", (8,), 100.0, 0), ("N=1", (1,), 0.0, None),
+                                      ("random prices, N=40", (40,), 50.0, None),
+                                      ("random values around 0, (N, D) = (12, 3)", (12, 3), 0.0, None)]:
+        g = np.random.default_rng(_seed(rng, seed))
+        last_seen = level + g.standard_normal(shape)
+        cases.append(Case(label, {"last_seen": last_seen, "forecast": last_seen + 0.1 * g.standard_normal(shape),
+                                  "truth": last_seen + g.standard_normal(shape)}))
+    return cases
+
+
+def _wrong_signs_of_values(last_seen, forecast, truth):
+    return float(np.mean((forecast > 0) == (truth > 0)))  # the values' signs, not the moves'
+
+
+def _wrong_count(last_seen, forecast, truth):
+    return int(np.sum((forecast > last_seen) == (truth > last_seen)))  # a count, not a fraction
+
+
+def _wrong_only_rises(last_seen, forecast, truth):
+    return float(np.mean((forecast > last_seen) & (truth > last_seen)))  # a fall forecast right counts too
+
+
+direction_accuracy = _ListedCases(
+    "direction_accuracy", ("accuracy",), _direction_cases,
+    mistakes=[
+        Mistake("you compare the signs of the values themselves (a price is always positive); the direction "
+                "is that of the move from the last value seen: forecast > last_seen against truth > last_seen.",
+                implementation=_wrong_signs_of_values),
+        Mistake("that is the number of days with the direction right; return the fraction, a mean between "
+                "0 and 1.", implementation=_wrong_count),
+        Mistake("you count only the rises forecast right; a fall forecast as a fall is right too: compare the "
+                "two directions with ==, then take the mean.", implementation=_wrong_only_rises),
+    ],
+    hints={"accuracy": "the forecast's direction is forecast > last_seen, the truth's is truth > last_seen; "
+                       "the accuracy is the mean of their agreement (hints 1 and 2 under the exercise).",
+           "crash": "last_seen, forecast and truth have one shape; compare them entry by entry and return one float."},
+)

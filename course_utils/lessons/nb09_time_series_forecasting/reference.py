@@ -1,7 +1,7 @@
 """Reference pieces of notebook 09: forecasting a time series.
 
 Shapes: T time steps of a series, D values per step, N windows, W steps per window, K steps
-forecast, H hidden size. ``standardize`` and ``make_windows`` are NumPy; ``LSTMForecaster`` is
+forecast, H hidden size. ``standardize``, ``make_windows`` and ``direction_accuracy`` are NumPy; ``LSTMForecaster`` is
 a PyTorch module. All three are exported lazily by ``course_utils.reference`` (torch loads
 on first use), like the rest of the PyTorch part.
 """
@@ -34,6 +34,18 @@ def make_windows(series: np.ndarray, window: int, horizon: int):
     X = np.stack([series[n:n + window] for n in range(N)])  # the past: steps n .. n+window-1
     y = np.stack([series[n + window:n + window + horizon] for n in range(N)])  # the future, after it
     return X, y
+
+
+def direction_accuracy(last_seen: np.ndarray, forecast: np.ndarray, truth: np.ndarray) -> float:
+    """How often a forecast gets the direction of the next move right: up, or not up.
+
+    last_seen, forecast, truth: arrays of one shape, e.g. (N,) or (N, D): the last value each
+    forecast saw, the forecast, and what happened. Returns the fraction of entries where the
+    forecast rises above the last value seen exactly when the truth does (a coin scores about 0.5).
+    """
+    predicted_up = forecast > last_seen  # the direction is that of the change, not of the value
+    went_up = truth > last_seen
+    return float(np.mean(predicted_up == went_up))
 
 
 class LSTMForecaster(nn.Module):
