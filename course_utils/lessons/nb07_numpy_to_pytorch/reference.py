@@ -61,6 +61,7 @@ class LSTMCell(nn.Module):
         self.b = nn.Parameter(torch.zeros(4 * H))
 
     def forward(self, x, prev_h, prev_c):
+        """One step: x (N, D), prev_h and prev_c (N, H) -> next_h, next_c (N, H)."""
         a = x @ self.Wx + prev_h @ self.Wh + self.b
         i, f, g, o = a.chunk(4, dim=-1)
         next_c = torch.sigmoid(f) * prev_c + torch.sigmoid(i) * torch.tanh(g)

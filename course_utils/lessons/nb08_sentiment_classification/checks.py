@@ -477,15 +477,18 @@ class TrainStepExercise(TorchExercise):
     """The step is called through its own convention; a crash is explained by its message."""
 
     def plan(self, case):
+        """The step's convention with the case's classifier, batches, learning rate and max_norm."""
         return self.convention, dict(case.options["plan"])
 
     def tolerance(self, case, name):
+        """1e-5 for every weight after the steps (the comment says why)."""
         # clip_grad_norm_ scales by max_norm / (norm + 1e-6); clipping by hand, as notebook 03 defines it,
         # scales by max_norm / norm. Both are right: 1e-5 lets both pass, and every catalogued mistake
         # is off by 1e-3 or more.
         return 1e-5
 
     def crash_hint(self, message):
+        """The hint of a known crash of a training step (STEP_CRASHES), else the general one."""
         for words, hint in STEP_CRASHES:
             if words in message:
                 return hint

@@ -42,6 +42,7 @@ class SentimentLSTM(nn.Module):
         self.out = nn.Linear(2 * hidden_size, num_classes)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """tokens (N, T) padded with 0, lengths (N,) -> logits (N, C), from both directions' final states."""
         x = self.embedding(tokens)  # (N, T, E)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, (h_n, _) = self.lstm(packed)  # h_n: (2, N, H), [forward final, backward final]

@@ -89,6 +89,7 @@ class Clause:
         return polarity
 
     def text(self) -> str:
+        """The clause as one string of words, without the empty modifier."""
         return " ".join(w for w in ("the", self.aspect, self.verb, self.modifier, self.adjective) if w)
 
 
@@ -277,6 +278,7 @@ class Vocab:
         return len(self.words)
 
     def encode(self, tokens: Sequence[str]) -> list[int]:
+        """The ids of tokens; an unknown word is <unk>."""
         return [self.index.get(w, self.unk_id) for w in tokens]
 
     def decode(self, ids: Iterable[int]) -> str:

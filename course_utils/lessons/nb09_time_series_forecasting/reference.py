@@ -61,5 +61,6 @@ class LSTMForecaster(nn.Module):
         self.head = nn.Linear(hidden_size, input_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, W, D) -> the next value (N, D): the window's last value plus the predicted change."""
         h, _ = self.lstm(x)  # (N, W, H): the hidden state after every step
         return x[:, -1] + self.head(h[:, -1])  # last value + predicted change
