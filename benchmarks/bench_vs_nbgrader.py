@@ -21,7 +21,7 @@ grades a fresh copy of the course directory. Prints the load average before and 
 (wall and CPU time, seconds per student, total points, (student, exercise) pairs that agree and
 disagree, each disagreement with both verdicts), and draws ``--figure`` (wall time; the class's
 points per exercise by each tool). The course grader's ``class_report.png`` of the last run is
-copied to ``--class-report``.
+copied to ``--class-report``; ``--keep DIR`` keeps the work folder (autograded notebooks, gradebook).
 """
 from __future__ import annotations
 
@@ -117,6 +117,9 @@ def run_nbgrader(course: Path) -> tuple[tuple[float, float], dict]:
     seconds = since(start)
     if not graded["success"]:
         raise RuntimeError(f"nbgrader autograde failed:\n{graded['log']}")
+    complaints = [line for line in graded["log"].splitlines() if line.startswith(("[WARNING]", "[ERROR]"))]
+    if complaints:
+        print(f"nbgrader's log: {len(complaints)} warnings and errors:\n  " + "\n  ".join(complaints[:20]))
     points = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for student in sorted(p.name for p in (course / "submitted").iterdir()):
@@ -250,6 +253,9 @@ def main() -> int:
     parser.add_argument("--figure", type=Path, default=ROOT / "build" / "bench_vs_nbgrader.png")
     parser.add_argument("--class-report", type=Path, default=ROOT / "build" / "bench_class_report.png",
                         help="where to copy the course grader's class_report.png")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep the work folder in DIR: the class, nbgrader's course (autograded notebooks, "
+                             "gradebook.db) and the course grader's grades")
     args = parser.parse_args()
     print(f"before: {load_average()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
@@ -264,12 +270,15 @@ def main() -> int:
         found = run_both(tmp, tmp / "course", args)
         args.class_report.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(found["out"] / "class_report.png", args.class_report)
+        if args.keep is not None:
+            shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
     print(f"after: {load_average()}\n")
     print("\n".join(table(found, args.students, args.jobs)))
     made, seen = diagnosed(manifest, found["results"])
     box = found["results"].get("sandbox", {})
     print(f"catalogue mistakes made: {made}, diagnosed by the course grader: {seen}; sandbox protections: "
-          f"{', '.join(box.get('protections', [])) or '?'}; unavailable: {', '.join(box.get('unavailable', [])) or 'none'}")
+          f"{', '.join(box.get('protections', [])) or '?'}; "
+          f"unavailable: {', '.join(box.get('unavailable', [])) or 'none'}")
     figure(found, args.students, args.jobs, args.figure)
     print(f"figure: {args.figure}\nclass report: {args.class_report}")
     return 0

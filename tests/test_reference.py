@@ -801,7 +801,8 @@ for _layer in ALL_LAYERS:
 
 
 def test_every_exercise_is_in_the_float32_table():
-    assert set(FLOAT32_CASES) == set(R.__all__)
+    numpy_part = {name for name in R.__all__ if R._WHERE[name] < "course_utils.lessons.nb07"}  # notebooks 00-06
+    assert set(FLOAT32_CASES) == numpy_part
 
 
 @pytest.mark.parametrize("name", sorted(FLOAT32_CASES))
