@@ -15,6 +15,25 @@ from pathlib import Path
 from course_utils.release import EXERCISE_RE
 
 
+def tiny_course(root: Path, stem: str, cells: list[str]) -> tuple[Path, Path, dict, dict]:
+    """A course of one notebook made of ``cells`` (code sources), for grading tests:
+    (solutions folder, submissions folder, solution, hand-out). The solution is already handed in
+    as student "ada" and the hand-out as "bob", at ``SUBMISSIONS/<student>/<stem>.ipynb``."""
+    import nbformat
+
+    from course_utils.release import student_version
+
+    solutions, subs = root / "solutions", root / "subs"
+    solutions.mkdir(parents=True)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
+    nbformat.write(notebook, solutions / f"{stem}.ipynb")
+    hand_out = json.loads(nbformat.writes(student_version(notebook, f"{stem}.ipynb")))
+    solution = json.loads(nbformat.writes(notebook))
+    write(solution, subs / "ada" / f"{stem}.ipynb")
+    write(hand_out, subs / "bob" / f"{stem}.ipynb")
+    return solutions, subs, solution, hand_out
+
+
 def load(path: Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 

@@ -19,7 +19,6 @@ import warnings
 from pathlib import Path
 
 import grading_corpus as corpus
-import nbformat
 import numpy as np
 import pytest
 from conftest import NOTEBOOKS, ROOT, SOLUTIONS
@@ -28,7 +27,6 @@ from course_utils.grading import Limits, Options, grade, sandbox
 from course_utils.grading.grader import Grade, judge, make_plan, redact
 from course_utils.grading.sandbox import ChildResult, Malformed
 from course_utils.grading.submissions import Submission, read_submission
-from course_utils.release import student_version
 
 LINUX = sys.platform.startswith("linux")
 MiB = 1 << 20
@@ -499,15 +497,7 @@ TINY = [
 @needs_linux
 def test_the_course_comes_from_the_solutions_folder_given(tmp_path):
     """A course of one synthetic notebook, where the backward exercise uses the learner's own forward."""
-    solutions = tmp_path / "solutions"
-    solution = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in TINY])
-    solutions.mkdir()
-    nbformat.write(solution, solutions / "01_tiny.ipynb")
-    student = json.loads(nbformat.writes(student_version(solution, "01_tiny.ipynb")))
-    sol = json.loads(nbformat.writes(solution))
-    subs = tmp_path / "subs"
-    corpus.write(sol, subs / "ada" / "01_tiny.ipynb")
-    corpus.write(student, subs / "bob" / "01_tiny.ipynb")
+    solutions, subs, sol, student = corpus.tiny_course(tmp_path, "01_tiny", TINY)
     corpus.write(corpus.hostile(student, sol, "rnn_step_backward", "da = dnext_h"), subs / "cy" / "01_tiny.ipynb")
     results = grade(subs, tmp_path / "out", Options(solutions=solutions, seed=SEED, jobs=2, limits=LIMITS,
                                                     progress=False))

@@ -466,18 +466,8 @@ SOLUTION_CELLS = [
 def test_the_grader_grades_notebook_07s_kind_of_exercise_in_its_sandbox(tmp_path):
     grading = pytest.importorskip("course_utils.grading")
     import grading_corpus as corpus
-    import nbformat
-    from course_utils.release import student_version
 
-    solutions = tmp_path / "solutions"
-    solutions.mkdir()
-    solution = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in SOLUTION_CELLS])
-    nbformat.write(solution, solutions / "07_tiny.ipynb")
-    student = json.loads(nbformat.writes(student_version(solution, "07_tiny.ipynb")))
-    sol = json.loads(nbformat.writes(solution))
-    subs = tmp_path / "subs"
-    corpus.write(sol, subs / "ada" / "07_tiny.ipynb")
-    corpus.write(student, subs / "bob" / "07_tiny.ipynb")
+    solutions, subs, sol, student = corpus.tiny_course(tmp_path, "07_tiny", SOLUTION_CELLS)
     corpus.write(corpus.hostile(student, sol, "final_states_packed", "return lstm(x)[1][0][-1]"),
                  subs / "cy" / "07_tiny.ipynb")
     limits = grading.Limits(wall=60, cpu=60, memory=2048 << 20)

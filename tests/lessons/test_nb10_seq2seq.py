@@ -549,18 +549,8 @@ SOLUTION_CELLS = [
 def test_the_grader_grades_notebook_10s_exercises_in_its_sandbox(tmp_path):
     grading = pytest.importorskip("course_utils.grading")
     import grading_corpus as corpus
-    import nbformat
-    from course_utils.release import student_version
 
-    solutions = tmp_path / "solutions"
-    solutions.mkdir()
-    solution = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in SOLUTION_CELLS])
-    nbformat.write(solution, solutions / "10_tiny.ipynb")
-    student = json.loads(nbformat.writes(student_version(solution, "10_tiny.ipynb")))
-    sol = json.loads(nbformat.writes(solution))
-    subs = tmp_path / "subs"
-    corpus.write(sol, subs / "ada" / "10_tiny.ipynb")
-    corpus.write(student, subs / "bob" / "10_tiny.ipynb")
+    solutions, subs, sol, student = corpus.tiny_course(tmp_path, "10_tiny", SOLUTION_CELLS)
     greedy = ("tokens, out, score = torch.tensor([start_id]), [], 0.0\n"
               "for _ in range(max_len):\n"
               "    log_probs, hidden = step(tokens, hidden)\n"

@@ -283,18 +283,8 @@ SOLUTION_CELLS = [
 def test_the_grader_grades_notebook_11s_exercises_in_its_sandbox(tmp_path):
     grading = pytest.importorskip("course_utils.grading")
     import grading_corpus as corpus
-    import nbformat
-    from course_utils.release import student_version
 
-    solutions = tmp_path / "solutions"
-    solutions.mkdir()
-    solution = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in SOLUTION_CELLS])
-    nbformat.write(solution, solutions / "11_tiny.ipynb")
-    student = json.loads(nbformat.writes(student_version(solution, "11_tiny.ipynb")))
-    sol = json.loads(nbformat.writes(solution))
-    subs = tmp_path / "subs"
-    corpus.write(sol, subs / "ada" / "11_tiny.ipynb")
-    corpus.write(student, subs / "bob" / "11_tiny.ipynb")
+    solutions, subs, sol, student = corpus.tiny_course(tmp_path, "11_tiny", SOLUTION_CELLS)
     no_mask = ("logits, weights = [], []\n"
                "for t in range(tokens.shape[1]):\n"
                "    context, w = self.attention(hidden, enc_outputs, torch.ones_like(src_mask))\n"

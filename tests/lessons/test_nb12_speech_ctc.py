@@ -342,18 +342,8 @@ SOLUTION_CELLS = [
 def test_the_grader_grades_notebook_12s_exercises_in_its_sandbox(tmp_path):
     grading = pytest.importorskip("course_utils.grading")
     import grading_corpus as corpus
-    import nbformat
-    from course_utils.release import student_version
 
-    solutions = tmp_path / "solutions"
-    solutions.mkdir()
-    solution = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in SOLUTION_CELLS])
-    nbformat.write(solution, solutions / "12_tiny.ipynb")
-    student = json.loads(nbformat.writes(student_version(solution, "12_tiny.ipynb")))
-    sol = json.loads(nbformat.writes(solution))
-    subs = tmp_path / "subs"
-    corpus.write(sol, subs / "ada" / "12_tiny.ipynb")
-    corpus.write(student, subs / "bob" / "12_tiny.ipynb")
+    solutions, subs, sol, student = corpus.tiny_course(tmp_path, "12_tiny", SOLUTION_CELLS)
     blanks_first = ("out = []\nfor lp, T in zip(log_probs, lengths):\n"
                     "    best = [int(c) for c in lp[:T].argmax(-1) if c != blank]\n"
                     "    out.append([c for i, c in enumerate(best) if i == 0 or c != best[i - 1]])\nreturn out")

@@ -1,10 +1,8 @@
-"""Activations, gradient checking and gradient clipping.
+"""Notebook 00: the activations sigmoid and softmax.
 
 Every function keeps the dtype of its inputs and never modifies them.
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 

@@ -1,8 +1,6 @@
 """Checks of notebook 01: the forward passes of the vanilla RNN and of the temporal affine layer."""
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from course_utils import reference as ref

@@ -1,4 +1,4 @@
-"""Vanilla RNN and the temporal affine layer, forward and backward.
+"""Notebook 01: the vanilla RNN and the temporal affine layer, forward (the backward passes are notebook 02's).
 
 Shapes: N batch, T time steps, D input size, H hidden size, M output size.
     next_h = tanh(x @ Wx + prev_h @ Wh + b),   Wx: (D, H), Wh: (H, H), b: (H,)

@@ -1,4 +1,4 @@
-"""Checks of notebook 03: the gradient through time, measured (gradient_norm_by_lag).
+"""Checks of notebook 03: the gradient through time, measured (gradient_norm_by_lag), and clip_grad_norm.
 
 Shapes: N batch, T time steps, D input size, H hidden size.
 """

@@ -1,4 +1,4 @@
-"""Notebook 03: measuring how far back a gradient reaches in a vanilla RNN.
+"""Notebook 03: measuring how far back a gradient reaches in a vanilla RNN, and clipping gradients.
 
 Shapes: N batch, T time steps, D input size, H hidden size.
 """

@@ -7,7 +7,7 @@ import numpy as np
 
 from course_utils import reference as ref
 
-from course_utils.checking.core import Case, Mistake, copy_args, relative_error
+from course_utils.checking.core import Case, Mistake, copy_args
 from course_utils.checking.exercise import BackwardExercise, Exercise, FunctionExercise
 
 # --- embedding -----------------------------------------------------------------------

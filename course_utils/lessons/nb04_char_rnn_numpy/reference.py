@@ -1,4 +1,4 @@
-"""A character-level language model: embedding, loss, the model, a training step, sampling.
+"""Notebook 04: a character-level language model: embedding, loss, the model, Adam, a training step, sampling.
 
 Shapes: N batch, T time steps, D embedding size, V vocabulary size.
 """

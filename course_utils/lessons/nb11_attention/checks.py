@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.checking.core import TODO, Case, Mistake, NotAttempted, Verdict
+from course_utils.checking.core import TODO, Case, Mistake, Verdict
 from course_utils.checking.exercise_torch import TorchExercise
 from course_utils.lessons.nb10_seq2seq.checks import _arrays, _learner_module, _module, _seed, _tensors
 

@@ -1,12 +1,8 @@
 """Notebook 11: additive (Bahdanau) attention and the decoder that uses it."""
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
-from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 class AdditiveAttention(nn.Module):
